@@ -1,0 +1,2 @@
+//! Lattice's models: fit and predict churn, category affinity, customer lifetime value and send
+//! time; evaluation metrics; model artifacts.

@@ -1,0 +1,41 @@
+//! `lattice`: the command-line front of Lattice. Thin glue over the library crates.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "lattice", version, about = "Predict and decide the next micro-moment for retail loyalty and CRM")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a data directory against the data contract and summarise it.
+    Validate(cmd::validate::Args),
+    /// Generate a synthetic retail world with planted truth.
+    Generate(cmd::generate::Args),
+    /// Convert external datasets into the data contract.
+    #[command(subcommand)]
+    Import(cmd::import::Import),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(a) => cmd::validate::run(a),
+        Command::Generate(a) => cmd::generate::run(a),
+        Command::Import(a) => cmd::import::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
