@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, TimestampMicrosecondType};
 
-use crate::error::Result;
+use crate::error::{DataError, Result};
 use crate::issues::{Issue, Issues, Rule};
 use crate::schema::{EVENT_COLUMNS, ev, events_schema};
 use crate::table::{TableReader, table_files};
@@ -28,6 +28,30 @@ pub fn event_files(path: &Path) -> Result<Vec<PathBuf>> {
 /// Opens one events file, checking its schema.
 pub fn open_events_file(path: &Path) -> Result<TableReader> {
     TableReader::open(path, EVENT_COLUMNS, events_schema())
+}
+
+/// The contract columns `path` holds if every one already has its canonical type, so a query
+/// engine can read the file as it is; `None` if some column needs normalising first.
+pub fn canonical_columns(path: &Path) -> Result<Option<Vec<&'static str>>> {
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let builder =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| DataError::NotParquet {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            })?;
+    let schema = builder.schema();
+    crate::normalize::plan_columns(path, schema, EVENT_COLUMNS)?;
+    let mut present = Vec::new();
+    for spec in EVENT_COLUMNS {
+        if let Ok(f) = schema.field_with_name(spec.name) {
+            if *f.data_type() != spec.kind.canonical() {
+                return Ok(None);
+            }
+            present.push(spec.name);
+        }
+    }
+    Ok(Some(present))
 }
 
 /// Runs the contract's per-row checks on a canonical events batch.

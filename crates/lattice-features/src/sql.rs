@@ -1,0 +1,154 @@
+//! The DataFusion SQL that aggregates history per customer, point-in-time: only events at or
+//! before `as_of` are read, so an event after it can never change an aggregate.
+
+use crate::aggregates::{DAY_US, NEGATIVE_SENTIMENT, QUARTER_DAYS, RECENT_DAYS, YEAR_DAYS};
+
+/// Quotes a string as a SQL literal.
+pub fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The aggregation query over a table `events` in the canonical contract schema.
+///
+/// `ts_us` is the dialect's expression for `ts` as integer microseconds since the epoch
+/// (DataFusion: `arrow_cast(ts, 'Int64')`; DuckDB: `epoch_us(ts)`), so the same text can be
+/// benchmarked against another engine.
+pub fn aggregates_query(as_of_us: i64, categories: &[String], ts_us: &str) -> String {
+    let since = |days: i64| as_of_us - days * DAY_US;
+    let (d30, d90, d180, d365) = (
+        since(RECENT_DAYS),
+        since(QUARTER_DAYS),
+        since(2 * QUARTER_DAYS),
+        since(YEAR_DAYS),
+    );
+    let count = |cond: &str| format!("SUM(CASE WHEN {cond} THEN 1.0 ELSE 0.0 END)");
+    let mut cat_cols = String::new();
+    for (i, c) in categories.iter().enumerate() {
+        let c = literal(c);
+        cat_cols.push_str(&format!(
+            ",\n    {} AS cat_lines_{i},\n    {} AS cat_views_{i}",
+            count(&format!("event_type = 'purchase' AND category = {c}")),
+            count(&format!("event_type IN ('view', 'cart') AND category = {c}")),
+        ));
+    }
+    format!(
+        "WITH e AS (
+  SELECT customer_id, {ts_us} AS t, event_type, channel, category, amount, order_id, sentiment
+  FROM events WHERE {ts_us} <= {as_of_us}
+),
+o AS (
+  SELECT customer_id, MIN(t) AS t, SUM(COALESCE(amount, 0.0)) AS amount
+  FROM e WHERE event_type = 'purchase'
+  GROUP BY customer_id, COALESCE(order_id, CAST(t AS VARCHAR))
+),
+g AS (
+  SELECT customer_id, t, amount,
+    CAST(t - LAG(t) OVER (PARTITION BY customer_id ORDER BY t) AS DOUBLE) / {DAY_US}.0 AS gap
+  FROM o
+),
+og AS (
+  SELECT customer_id,
+    CAST(COUNT(*) AS DOUBLE) AS orders,
+    MIN(t) AS first_order_us,
+    MAX(t) AS last_order_us,
+    {o30} AS orders_30d,
+    {o90} AS orders_90d,
+    {o365} AS orders_365d,
+    {oprev} AS orders_prev_90d,
+    SUM(CASE WHEN t > {d365} THEN amount ELSE 0.0 END) AS spend_365d,
+    COALESCE(SUM(gap * gap), 0.0) AS gap_sq_sum_days
+  FROM g GROUP BY customer_id
+),
+ea AS (
+  SELECT customer_id,
+    MIN(t) AS first_event_us,
+    MAX(t) AS last_event_us,
+    SUM(CASE WHEN event_type = 'purchase' THEN COALESCE(amount, 0.0) ELSE 0.0 END) AS revenue,
+    {lines} AS purchase_lines,
+    {returns} AS returns,
+    {email_contacts} AS email_contacts,
+    {email_opens} AS email_opens,
+    {email_clicks} AS email_clicks,
+    {push_contacts} AS push_contacts,
+    {push_opens} AS push_opens,
+    {sms_contacts} AS sms_contacts,
+    {sms_clicks} AS sms_clicks,
+    {contacts} AS contacts,
+    {redemptions} AS redemptions,
+    {views_30d} AS views_30d,
+    {carts_30d} AS carts_30d,
+    {app_opens_30d} AS app_opens_30d,
+    {support_90d} AS support_90d,
+    SUM(CASE WHEN event_type = 'support' AND t > {d90} AND sentiment IS NOT NULL THEN sentiment ELSE 0.0 END) AS sentiment_sum_90d,
+    {sentiment_n} AS sentiment_n_90d,
+    MAX(CASE WHEN event_type = 'return'
+          OR (event_type IN ('support', 'review') AND sentiment <= {neg}) THEN t END) AS last_negative_us{cat_cols}
+  FROM e GROUP BY customer_id
+)
+SELECT ea.*, og.orders, og.first_order_us, og.last_order_us, og.orders_30d, og.orders_90d,
+  og.orders_365d, og.orders_prev_90d, og.spend_365d, og.gap_sq_sum_days
+FROM ea LEFT JOIN og ON ea.customer_id = og.customer_id",
+        o30 = count(&format!("t > {d30}")),
+        o90 = count(&format!("t > {d90}")),
+        o365 = count(&format!("t > {d365}")),
+        oprev = count(&format!("t > {d180} AND t <= {d90}")),
+        lines = count("event_type = 'purchase'"),
+        returns = count("event_type = 'return'"),
+        email_contacts = count("event_type = 'contact' AND channel = 'email'"),
+        email_opens = count("event_type = 'email_open'"),
+        email_clicks = count("event_type = 'email_click'"),
+        push_contacts = count("event_type = 'contact' AND channel = 'push'"),
+        push_opens = count("event_type = 'push_open'"),
+        sms_contacts = count("event_type = 'contact' AND channel = 'sms'"),
+        sms_clicks = count("event_type = 'sms_click'"),
+        contacts = count("event_type = 'contact'"),
+        redemptions = count("event_type = 'redemption'"),
+        views_30d = count(&format!("event_type = 'view' AND t > {d30}")),
+        carts_30d = count(&format!("event_type = 'cart' AND t > {d30}")),
+        app_opens_30d = count(&format!("event_type = 'app_open' AND t > {d30}")),
+        support_90d = count(&format!("event_type = 'support' AND t > {d90}")),
+        sentiment_n = count(&format!(
+            "event_type = 'support' AND t > {d90} AND sentiment IS NOT NULL"
+        )),
+        neg = NEGATIVE_SENTIMENT,
+    )
+}
+
+/// Labels from the window after `as_of`: orders in (as_of, as_of + horizon] and, per category,
+/// whether a purchase line of it falls in (as_of, as_of + affinity_days].
+pub fn labels_query(
+    as_of_us: i64,
+    horizon_days: i64,
+    affinity_days: i64,
+    categories: &[String],
+    ts_us: &str,
+) -> String {
+    let h = as_of_us + horizon_days * DAY_US;
+    let a = as_of_us + affinity_days * DAY_US;
+    let end = h.max(a);
+    let mut cat_cols = String::new();
+    for (i, c) in categories.iter().enumerate() {
+        cat_cols.push_str(&format!(
+            ",\n  MAX(CASE WHEN t <= {a} AND category = {} THEN 1.0 ELSE 0.0 END) AS cat_{i}",
+            literal(c)
+        ));
+    }
+    format!(
+        "SELECT customer_id,
+  SUM(CASE WHEN t <= {h} THEN 1.0 ELSE 0.0 END) AS purchases_in_horizon{cat_cols}
+FROM (
+  SELECT customer_id, {ts_us} AS t, category FROM events
+  WHERE event_type = 'purchase' AND {ts_us} > {as_of_us} AND {ts_us} <= {end}
+)
+GROUP BY customer_id"
+    )
+}
+
+/// Purchase categories by number of purchase lines at or before `as_of`, most frequent first.
+pub fn categories_query(as_of_us: i64, ts_us: &str) -> String {
+    format!(
+        "SELECT category, COUNT(*) AS n FROM events
+WHERE event_type = 'purchase' AND category IS NOT NULL AND {ts_us} <= {as_of_us}
+GROUP BY category ORDER BY n DESC, category"
+    )
+}
