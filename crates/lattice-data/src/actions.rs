@@ -65,7 +65,9 @@ pub struct Action {
 }
 
 /// Accepts a bare TOML date (`2025-09-01`) or a string (`"2025-09-01"`).
-fn de_date<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<NaiveDate>, D::Error> {
+fn de_date<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<NaiveDate>, D::Error> {
     use serde::de::Error;
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -82,7 +84,10 @@ fn de_date<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option
         .map_err(|_| D::Error::custom(format!("{text:?} is not a date (expected YYYY-MM-DD)")))
 }
 
-fn ser_date<S: serde::Serializer>(d: &Option<NaiveDate>, s: S) -> std::result::Result<S::Ok, S::Error> {
+fn ser_date<S: serde::Serializer>(
+    d: &Option<NaiveDate>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     match d {
         Some(d) => s.serialize_str(&d.to_string()),
         None => s.serialize_none(),
@@ -178,7 +183,9 @@ impl ActionCatalog {
                 ));
             }
             if a.channels.is_empty() {
-                return Err(format!("{at}: `channels` is empty (expected e.g. [\"email\"])"));
+                return Err(format!(
+                    "{at}: `channels` is empty (expected e.g. [\"email\"])"
+                ));
             }
             if let Some(c) = a.channels.iter().find(|c| !CHANNELS.contains(&c.as_str())) {
                 return Err(format!(
@@ -188,13 +195,17 @@ impl ActionCatalog {
             }
             for (field, v) in [("value", a.value), ("cost", a.cost), ("weight", a.weight)] {
                 if !v.is_finite() || v < 0.0 {
-                    return Err(format!("{at}: `{field}` = {v} (expected a finite number >= 0)"));
+                    return Err(format!(
+                        "{at}: `{field}` = {v} (expected a finite number >= 0)"
+                    ));
                 }
             }
-            if let (Some(from), Some(to)) = (a.valid_from, a.valid_to) {
-                if to < from {
-                    return Err(format!("{at}: `valid_to` {to} is before `valid_from` {from}"));
-                }
+            if let (Some(from), Some(to)) = (a.valid_from, a.valid_to)
+                && to < from
+            {
+                return Err(format!(
+                    "{at}: `valid_to` {to} is before `valid_from` {from}"
+                ));
             }
         }
         let p = &self.policy;
@@ -244,10 +255,16 @@ eligible = "churn_probability > 0.5"
 
     #[test]
     fn dates_as_toml_dates_or_strings() {
-        let c = ActionCatalog::parse(&format!("{GOOD}valid_from = 2025-09-01\nvalid_to = \"2025-10-31\"\n")).unwrap();
+        let c = ActionCatalog::parse(&format!(
+            "{GOOD}valid_from = 2025-09-01\nvalid_to = \"2025-10-31\"\n"
+        ))
+        .unwrap();
         assert_eq!(c.actions[0].valid_from.unwrap().to_string(), "2025-09-01");
         assert_eq!(c.actions[0].valid_to.unwrap().to_string(), "2025-10-31");
-        let err = ActionCatalog::parse(&format!("{GOOD}valid_to = 2025-01-01\nvalid_from = 2025-02-01\n")).unwrap_err();
+        let err = ActionCatalog::parse(&format!(
+            "{GOOD}valid_to = 2025-01-01\nvalid_from = 2025-02-01\n"
+        ))
+        .unwrap_err();
         assert!(err.contains("before `valid_from`"), "{err}");
         let err = ActionCatalog::parse(&format!("{GOOD}valid_to = \"soon\"\n")).unwrap_err();
         assert!(err.contains("\"soon\" is not a date"), "{err}");
@@ -263,8 +280,10 @@ eligible = "churn_probability > 0.5"
 
     #[test]
     fn rejects_missing_required_field() {
-        let err = ActionCatalog::parse("[[action]]\nid = \"a\"\nkind = \"custom\"\nchannels = [\"email\"]\n")
-            .unwrap_err();
+        let err = ActionCatalog::parse(
+            "[[action]]\nid = \"a\"\nkind = \"custom\"\nchannels = [\"email\"]\n",
+        )
+        .unwrap_err();
         assert!(err.contains("missing field `name`"), "{err}");
     }
 

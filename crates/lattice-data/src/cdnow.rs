@@ -48,7 +48,11 @@ pub fn import_cdnow(input: &Path, out_dir: &Path) -> Result<ImportSummary> {
             if rows == 0 && width.is_none() {
                 continue;
             }
-            return Err(bad(input, lineno, format!("expected a numeric customer id, found {:?}", fields[0])));
+            return Err(bad(
+                input,
+                lineno,
+                format!("expected a numeric customer id, found {:?}", fields[0]),
+            ));
         }
         let w = *width.get_or_insert(fields.len());
         if !(w == 4 || w == 5) || fields.len() != w {
@@ -70,14 +74,26 @@ pub fn import_cdnow(input: &Path, out_dir: &Path) -> Result<ImportSummary> {
         let id = if id.is_empty() { "0" } else { id };
         let day = NaiveDate::parse_from_str(date, "%Y%m%d")
             .map_err(|_| bad(input, lineno, format!("date {date:?} is not YYYYMMDD")))?;
-        let cds: f64 = cds
-            .parse()
-            .map_err(|_| bad(input, lineno, format!("number of CDs {cds:?} is not a number")))?;
-        let dollars: f64 = dollars
-            .parse()
-            .map_err(|_| bad(input, lineno, format!("dollar value {dollars:?} is not a number")))?;
+        let cds: f64 = cds.parse().map_err(|_| {
+            bad(
+                input,
+                lineno,
+                format!("number of CDs {cds:?} is not a number"),
+            )
+        })?;
+        let dollars: f64 = dollars.parse().map_err(|_| {
+            bad(
+                input,
+                lineno,
+                format!("dollar value {dollars:?} is not a number"),
+            )
+        })?;
         if cds < 0.0 || !dollars.is_finite() {
-            return Err(bad(input, lineno, format!("negative CDs or invalid dollars: {cds}, {dollars}")));
+            return Err(bad(
+                input,
+                lineno,
+                format!("negative CDs or invalid dollars: {cds}, {dollars}"),
+            ));
         }
         order_id.clear();
         order_id.push_str(id);

@@ -86,21 +86,21 @@ pub fn check_events_batch(
                 .at("customer_id", at(i)),
             );
         }
-        if let (Some(limit), false) = (as_of_us, ts.is_null(i)) {
-            if ts.value(i) > limit {
-                issues.push(
-                    Issue::error(
-                        Rule::TimestampAfterAsOf,
-                        path,
-                        format!(
-                            "timestamp {} is later than --as-of {}",
-                            fmt_us(ts.value(i)),
-                            fmt_us(limit)
-                        ),
-                    )
-                    .at("ts", at(i)),
-                );
-            }
+        if let (Some(limit), false) = (as_of_us, ts.is_null(i))
+            && ts.value(i) > limit
+        {
+            issues.push(
+                Issue::error(
+                    Rule::TimestampAfterAsOf,
+                    path,
+                    format!(
+                        "timestamp {} is later than --as-of {}",
+                        fmt_us(ts.value(i)),
+                        fmt_us(limit)
+                    ),
+                )
+                .at("ts", at(i)),
+            );
         }
         let is_purchase = !types.is_null(i) && types.value(i) == "purchase";
         if types.is_null(i) || types.value(i).trim().is_empty() {

@@ -11,6 +11,7 @@ pub mod issues;
 pub mod normalize;
 pub mod schema;
 pub mod settings;
+pub mod synth;
 pub mod table;
 pub mod validate;
 pub mod write;

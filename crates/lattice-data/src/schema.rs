@@ -132,8 +132,7 @@ fn canonical_schema(cols: &[ColumnSpec]) -> SchemaRef {
 }
 
 static EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| canonical_schema(EVENT_COLUMNS));
-static CUSTOMERS_SCHEMA: LazyLock<SchemaRef> =
-    LazyLock::new(|| canonical_schema(CUSTOMER_COLUMNS));
+static CUSTOMERS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| canonical_schema(CUSTOMER_COLUMNS));
 
 /// The canonical events schema every reader produces (and every writer writes).
 pub fn events_schema() -> SchemaRef {

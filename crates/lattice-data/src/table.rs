@@ -62,12 +62,11 @@ impl TableReader {
     /// before any data is read).
     pub fn open(path: &Path, specs: &'static [ColumnSpec], target: SchemaRef) -> Result<Self> {
         let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-            DataError::NotParquet {
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| DataError::NotParquet {
                 path: path.to_path_buf(),
                 detail: e.to_string(),
-            }
-        })?;
+            })?;
         let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
         let plan = plan_columns(path, builder.schema(), specs)?;
         let reader = builder
@@ -113,7 +112,10 @@ impl TableReader {
             issues.push(Issue::note(
                 Rule::ExtraColumn,
                 &self.path,
-                format!("ignoring columns not in the contract: {}", self.plan.extra.join(", ")),
+                format!(
+                    "ignoring columns not in the contract: {}",
+                    self.plan.extra.join(", ")
+                ),
             ));
         }
     }

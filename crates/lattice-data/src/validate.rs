@@ -112,8 +112,7 @@ pub fn validate_dir(dir: &Path, opts: &ValidateOptions) -> Validation {
                     .filter(|c| !ids.contains_key(c.as_str()))
                     .collect();
                 if !missing.is_empty() {
-                    let mut examples: Vec<&str> =
-                        missing.iter().map(|s| s.as_str()).collect();
+                    let mut examples: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
                     examples.sort_unstable();
                     examples.truncate(5);
                     issues.push(Issue::warning(
@@ -226,10 +225,20 @@ fn scan_events(
                     }
                 }
             }
-            for c in batch.column(ev::CATEGORY).as_string::<i32>().iter().flatten() {
+            for c in batch
+                .column(ev::CATEGORY)
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+            {
                 bump(&mut cats, c);
             }
-            for c in batch.column(ev::CHANNEL).as_string::<i32>().iter().flatten() {
+            for c in batch
+                .column(ev::CHANNEL)
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+            {
                 bump(&mut chans, c);
             }
         }
@@ -240,8 +249,14 @@ fn scan_events(
         .collect();
     if !unknown.is_empty() {
         unknown.sort();
-        let list: Vec<String> = unknown.iter().map(|(t, n)| format!("{t:?} ({n})")).collect();
-        let file = files.first().map(|f| f.as_path()).unwrap_or(Path::new("events"));
+        let list: Vec<String> = unknown
+            .iter()
+            .map(|(t, n)| format!("{t:?} ({n})"))
+            .collect();
+        let file = files
+            .first()
+            .map(|f| f.as_path())
+            .unwrap_or(Path::new("events"));
         issues.push(
             Issue::warning(
                 Rule::UnknownEventType,
@@ -258,13 +273,7 @@ fn scan_events(
     s.event_types = types.into_iter().collect();
     s.categories = cats.into_iter().collect();
     s.channels = chans.into_iter().collect();
-    s.nulls = NullCounts(
-        EVENT_COLUMNS
-            .iter()
-            .map(|c| c.name)
-            .zip(nulls)
-            .collect(),
-    );
+    s.nulls = NullCounts(EVENT_COLUMNS.iter().map(|c| c.name).zip(nulls).collect());
     s
 }
 
@@ -299,13 +308,7 @@ fn scan_customers(
         }
     }
     s.tiers = tiers.into_iter().collect();
-    s.nulls = NullCounts(
-        CUSTOMER_COLUMNS
-            .iter()
-            .map(|c| c.name)
-            .zip(nulls)
-            .collect(),
-    );
+    s.nulls = NullCounts(CUSTOMER_COLUMNS.iter().map(|c| c.name).zip(nulls).collect());
     Ok(s)
 }
 
@@ -349,7 +352,11 @@ fn write_nulls(f: &mut fmt::Formatter<'_>, nulls: &NullCounts, rows: u64) -> fmt
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(e) = &self.events {
-            writeln!(f, "events: {} rows in {} file(s), {} customers", e.rows, e.files, e.customers)?;
+            writeln!(
+                f,
+                "events: {} rows in {} file(s), {} customers",
+                e.rows, e.files, e.customers
+            )?;
             if let (Some(a), Some(b)) = (e.first_ts_us, e.last_ts_us) {
                 writeln!(f, "  date range: {} .. {}", fmt_us(a), fmt_us(b))?;
             }

@@ -33,12 +33,14 @@ impl ParquetFile {
         let tmp = path.with_extension("parquet.tmp");
         let file = File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid level"),
+            ))
             .set_max_row_group_row_count(Some(1 << 20))
             .set_created_by(format!("lattice {}", env!("CARGO_PKG_VERSION")))
             .build();
-        let writer =
-            ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| DataError::parquet(path, e))?;
+        let writer = ArrowWriter::try_new(file, schema, Some(props))
+            .map_err(|e| DataError::parquet(path, e))?;
         Ok(ParquetFile {
             writer,
             path: path.to_path_buf(),

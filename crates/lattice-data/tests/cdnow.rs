@@ -6,7 +6,9 @@ use lattice_data::cdnow::import_cdnow;
 use lattice_data::validate::{ValidateOptions, validate_dir};
 
 fn training_data(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../training-data").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../training-data")
+        .join(rel)
 }
 
 #[test]
@@ -45,14 +47,22 @@ fn bad_lines_are_located() {
     let f = dir.path().join("cdnow.txt");
     std::fs::write(&f, "00001 19970101  1   11.77\n00002 19971332  1   12.00\n").unwrap();
     let err = import_cdnow(&f, dir.path()).unwrap_err().to_string();
-    assert!(err.contains("cdnow.txt: line 2: date \"19971332\" is not YYYYMMDD"), "{err}");
+    assert!(
+        err.contains("cdnow.txt: line 2: date \"19971332\" is not YYYYMMDD"),
+        "{err}"
+    );
     std::fs::write(&f, "00001 19970101  1\n").unwrap();
     let err = import_cdnow(&f, dir.path()).unwrap_err().to_string();
     assert!(err.contains("line 1: expected 4 columns"), "{err}");
-    let err = import_cdnow(&dir.path().join("nope.txt"), dir.path()).unwrap_err().to_string();
+    let err = import_cdnow(&dir.path().join("nope.txt"), dir.path())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("nope.txt"), "{err}");
 }
 
 fn lattice_ts(us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(us).unwrap().format("%Y-%m-%d").to_string()
+    chrono::DateTime::from_timestamp_micros(us)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string()
 }

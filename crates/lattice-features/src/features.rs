@@ -81,7 +81,11 @@ impl FeatureContext {
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = BASE.iter().map(|s| s.to_string()).collect();
         names.extend(self.categories.iter().map(|c| format!("share_{}", slug(c))));
-        names.extend(self.categories.iter().map(|c| format!("view_share_{}", slug(c))));
+        names.extend(
+            self.categories
+                .iter()
+                .map(|c| format!("view_share_{}", slug(c))),
+        );
         names
     }
 
@@ -112,11 +116,15 @@ impl FeatureContext {
         let ratio = |n: f64, d: f64| if d > 0.0 { n / d } else { 0.0 };
 
         let has_purchase = a.orders > 0.0;
-        let first = p.signup_us.map_or(a.first_event_us, |s| s.min(a.first_event_us));
+        let first = p
+            .signup_us
+            .map_or(a.first_event_us, |s| s.min(a.first_event_us));
         let tenure = days(first).max(0.0);
         let recency = a.last_order_us.map_or(days(a.first_event_us), days);
         let gap_mean = match (a.first_order_us, a.last_order_us) {
-            (Some(f), Some(l)) if a.orders > 1.0 => (l - f) as f64 / DAY_US as f64 / (a.orders - 1.0),
+            (Some(f), Some(l)) if a.orders > 1.0 => {
+                (l - f) as f64 / DAY_US as f64 / (a.orders - 1.0)
+            }
             _ => 0.0,
         };
         let gap_std = if a.orders > 1.0 {
@@ -137,7 +145,9 @@ impl FeatureContext {
         let anniversary = p
             .signup_us
             .and_then(chrono::DateTime::from_timestamp_micros)
-            .map_or(NEVER_DAYS, |t| days_to_next_anniversary(t.date_naive(), as_of_date));
+            .map_or(NEVER_DAYS, |t| {
+                days_to_next_anniversary(t.date_naive(), as_of_date)
+            });
 
         let base = [
             f64::from(u8::from(has_purchase)),
@@ -153,7 +163,11 @@ impl FeatureContext {
             (a.orders_90d - a.orders_prev_90d) / (a.orders_90d + a.orders_prev_90d + 1.0),
             gap_mean,
             gap_std,
-            if gap_mean > 0.0 { recency / gap_mean } else { 0.0 },
+            if gap_mean > 0.0 {
+                recency / gap_mean
+            } else {
+                0.0
+            },
             a.returns,
             ratio(a.returns, a.purchase_lines),
             a.email_contacts,
@@ -192,8 +206,7 @@ impl FeatureContext {
         let views: f64 = a.category_views.iter().sum();
         for i in 0..k {
             out[BASE.len() + i] = ratio(a.category_lines.get(i).copied().unwrap_or(0.0), lines);
-            out[BASE.len() + k + i] =
-                ratio(a.category_views.get(i).copied().unwrap_or(0.0), views);
+            out[BASE.len() + k + i] = ratio(a.category_views.get(i).copied().unwrap_or(0.0), views);
         }
     }
 }
@@ -232,15 +245,28 @@ mod tests {
     #[test]
     fn anniversaries() {
         let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
-        assert_eq!(days_to_next_anniversary(d(1990, 3, 10), d(2025, 3, 10)), 0.0);
+        assert_eq!(
+            days_to_next_anniversary(d(1990, 3, 10), d(2025, 3, 10)),
+            0.0
+        );
         assert_eq!(days_to_next_anniversary(d(1990, 3, 10), d(2025, 3, 9)), 1.0);
-        assert_eq!(days_to_next_anniversary(d(1990, 3, 10), d(2025, 3, 11)), 364.0);
-        assert_eq!(days_to_next_anniversary(d(1992, 2, 29), d(2025, 2, 1)), 27.0);
+        assert_eq!(
+            days_to_next_anniversary(d(1990, 3, 10), d(2025, 3, 11)),
+            364.0
+        );
+        assert_eq!(
+            days_to_next_anniversary(d(1992, 2, 29), d(2025, 2, 1)),
+            27.0
+        );
     }
 
     #[test]
     fn tiers() {
-        let t = |n: &str, m| Tier { name: n.into(), min_spend: m, reward: None };
+        let t = |n: &str, m| Tier {
+            name: n.into(),
+            min_spend: m,
+            reward: None,
+        };
         let ctx = FeatureContext {
             categories: vec![],
             tiers: vec![t("bronze", 0.0), t("silver", 250.0), t("gold", 750.0)],

@@ -67,7 +67,9 @@ impl History {
         };
         let (mut first, mut last, mut n) = (i64::MAX, i64::MIN, 0u64);
         read_events(location, |b| {
-            let ts = b.column(1).as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
+            let ts = b
+                .column(1)
+                .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
             if let (Some(lo), Some(hi)) = (
                 datafusion::arrow::compute::min(ts),
                 datafusion::arrow::compute::max(ts),
@@ -92,7 +94,10 @@ impl History {
         }
         let ctx = SessionContext::new();
         let (path, present): (PathBuf, Vec<&str>) = match &staged {
-            Some(d) => (d.path().join("events.parquet"), EVENT_COLUMNS.iter().map(|c| c.name).collect()),
+            Some(d) => (
+                d.path().join("events.parquet"),
+                EVENT_COLUMNS.iter().map(|c| c.name).collect(),
+            ),
             None => (location.to_path_buf(), columns.unwrap_or_default()),
         };
         let path_str = path.to_str().ok_or_else(|| {
@@ -107,12 +112,19 @@ impl History {
                 if present.contains(&c.name) {
                     c.name.to_string()
                 } else {
-                    format!("CAST(NULL AS {}) AS {}", sql_type(&c.kind.canonical()), c.name)
+                    format!(
+                        "CAST(NULL AS {}) AS {}",
+                        sql_type(&c.kind.canonical()),
+                        c.name
+                    )
                 }
             })
             .collect();
-        ctx.sql(&format!("CREATE VIEW events AS SELECT {} FROM events_raw", select.join(", ")))
-            .await?;
+        ctx.sql(&format!(
+            "CREATE VIEW events AS SELECT {} FROM events_raw",
+            select.join(", ")
+        ))
+        .await?;
         Ok(History {
             ctx,
             first_event_us: first,
@@ -124,6 +136,11 @@ impl History {
 
     async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         Ok(self.ctx.sql(sql).await?.collect().await?)
+    }
+
+    /// A query over the canonical `events` view, for streaming.
+    pub(crate) async fn sql(&self, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
+        Ok(self.ctx.sql(sql).await?)
     }
 
     /// Purchase categories seen at or before `as_of`, most frequent first.
@@ -257,19 +274,18 @@ fn f64_col<'a>(
     let c = b
         .column_by_name(name)
         .ok_or_else(|| FeatureError::Invalid(format!("query result lacks column {name}")))?;
-    c.as_primitive_opt::<Float64Type>()
-        .ok_or_else(|| FeatureError::Invalid(format!("column {name} is {}, not f64", c.data_type())))
+    c.as_primitive_opt::<Float64Type>().ok_or_else(|| {
+        FeatureError::Invalid(format!("column {name} is {}, not f64", c.data_type()))
+    })
 }
 
-fn i64_col<'a>(
-    b: &'a RecordBatch,
-    name: &str,
-) -> Result<&'a datafusion::arrow::array::Int64Array> {
+fn i64_col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a datafusion::arrow::array::Int64Array> {
     let c = b
         .column_by_name(name)
         .ok_or_else(|| FeatureError::Invalid(format!("query result lacks column {name}")))?;
-    c.as_primitive_opt::<Int64Type>()
-        .ok_or_else(|| FeatureError::Invalid(format!("column {name} is {}, not i64", c.data_type())))
+    c.as_primitive_opt::<Int64Type>().ok_or_else(|| {
+        FeatureError::Invalid(format!("column {name} is {}, not i64", c.data_type()))
+    })
 }
 
 fn read_aggregates(b: &RecordBatch, k: usize, out: &mut Vec<(String, Aggregates)>) -> Result<()> {
@@ -284,19 +300,50 @@ fn read_aggregates(b: &RecordBatch, k: usize, out: &mut Vec<(String, Aggregates)
         i("last_negative_us")?,
     );
     let names = [
-        "orders", "revenue", "orders_30d", "orders_90d", "orders_365d", "orders_prev_90d",
-        "spend_365d", "gap_sq_sum_days", "purchase_lines", "returns", "email_contacts",
-        "email_opens", "email_clicks", "push_contacts", "push_opens", "sms_contacts",
-        "sms_clicks", "contacts", "redemptions", "views_30d", "carts_30d", "app_opens_30d",
-        "support_90d", "sentiment_sum_90d", "sentiment_n_90d",
+        "orders",
+        "revenue",
+        "orders_30d",
+        "orders_90d",
+        "orders_365d",
+        "orders_prev_90d",
+        "spend_365d",
+        "gap_sq_sum_days",
+        "purchase_lines",
+        "returns",
+        "email_contacts",
+        "email_opens",
+        "email_clicks",
+        "push_contacts",
+        "push_opens",
+        "sms_contacts",
+        "sms_clicks",
+        "contacts",
+        "redemptions",
+        "views_30d",
+        "carts_30d",
+        "app_opens_30d",
+        "support_90d",
+        "sentiment_sum_90d",
+        "sentiment_n_90d",
     ];
     let cols: Vec<_> = names.iter().map(|n| f(n)).collect::<Result<_>>()?;
-    let lines: Vec<_> = (0..k).map(|c| f(&format!("cat_lines_{c}"))).collect::<Result<_>>()?;
-    let views: Vec<_> = (0..k).map(|c| f(&format!("cat_views_{c}"))).collect::<Result<_>>()?;
-    let opt_i = |a: &datafusion::arrow::array::Int64Array, r: usize| (!a.is_null(r)).then(|| a.value(r));
+    let lines: Vec<_> = (0..k)
+        .map(|c| f(&format!("cat_lines_{c}")))
+        .collect::<Result<_>>()?;
+    let views: Vec<_> = (0..k)
+        .map(|c| f(&format!("cat_views_{c}")))
+        .collect::<Result<_>>()?;
+    let opt_i =
+        |a: &datafusion::arrow::array::Int64Array, r: usize| (!a.is_null(r)).then(|| a.value(r));
     for r in 0..b.num_rows() {
         // Customers without orders come out of the LEFT JOIN with null order columns.
-        let v = |c: usize| if cols[c].is_null(r) { 0.0 } else { cols[c].value(r) };
+        let v = |c: usize| {
+            if cols[c].is_null(r) {
+                0.0
+            } else {
+                cols[c].value(r)
+            }
+        };
         out.push((
             ids.value(r).to_string(),
             Aggregates {

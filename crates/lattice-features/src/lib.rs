@@ -9,6 +9,7 @@ pub mod error;
 pub mod features;
 pub mod frame;
 pub mod history;
+pub mod local_time;
 pub mod sql;
 
 pub use aggregates::{Aggregates, Profile};
@@ -16,3 +17,4 @@ pub use error::{FeatureError, Result};
 pub use features::FeatureContext;
 pub use frame::{FeatureFrame, feature_frame};
 pub use history::{History, Labels, load_profiles};
+pub use local_time::{TimeZones, hour_of_week};

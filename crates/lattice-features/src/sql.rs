@@ -28,7 +28,9 @@ pub fn aggregates_query(as_of_us: i64, categories: &[String], ts_us: &str) -> St
         cat_cols.push_str(&format!(
             ",\n    {} AS cat_lines_{i},\n    {} AS cat_views_{i}",
             count(&format!("event_type = 'purchase' AND category = {c}")),
-            count(&format!("event_type IN ('view', 'cart') AND category = {c}")),
+            count(&format!(
+                "event_type IN ('view', 'cart') AND category = {c}"
+            )),
         ));
     }
     format!(

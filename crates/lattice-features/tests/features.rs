@@ -12,7 +12,12 @@ const DAY: i64 = 86_400_000_000;
 const T0: i64 = 1_704_067_200_000_000;
 
 fn ev<'a>(c: &'a str, day: i64, t: &'a str) -> EventRow<'a> {
-    EventRow { customer_id: c, ts_us: T0 + day * DAY, event_type: t, ..Default::default() }
+    EventRow {
+        customer_id: c,
+        ts_us: T0 + day * DAY,
+        event_type: t,
+        ..Default::default()
+    }
 }
 
 fn buy<'a>(c: &'a str, day: i64, order: &'a str, cat: &'a str, amount: f64) -> EventRow<'a> {
@@ -29,14 +34,35 @@ fn history_rows() -> Vec<EventRow<'static>> {
     vec![
         buy("a", 0, "o1", "outerwear", 30.0),
         buy("a", 0, "o1", "denim", 20.0),
-        EventRow { channel: Some("email"), action_id: Some("x"), ..ev("a", 5, "contact") },
-        EventRow { channel: Some("email"), ..ev("a", 5, "email_open") },
+        EventRow {
+            channel: Some("email"),
+            action_id: Some("x"),
+            ..ev("a", 5, "contact")
+        },
+        EventRow {
+            channel: Some("email"),
+            ..ev("a", 5, "email_open")
+        },
         buy("a", 10, "o2", "outerwear", 50.0),
-        EventRow { category: Some("outerwear"), amount: Some(50.0), ..ev("a", 12, "return") },
+        EventRow {
+            category: Some("outerwear"),
+            amount: Some(50.0),
+            ..ev("a", 12, "return")
+        },
         buy("a", 40, "o3", "outerwear", 40.0),
-        EventRow { sentiment: Some(-0.8), channel: Some("support"), ..ev("a", 45, "support") },
-        EventRow { category: Some("denim"), ..ev("a", 48, "view") },
-        EventRow { category: Some("denim"), ..ev("b", 20, "view") },
+        EventRow {
+            sentiment: Some(-0.8),
+            channel: Some("support"),
+            ..ev("a", 45, "support")
+        },
+        EventRow {
+            category: Some("denim"),
+            ..ev("a", 48, "view")
+        },
+        EventRow {
+            category: Some("denim"),
+            ..ev("b", 20, "view")
+        },
         buy("b", 30, "p1", "denim", 10.0),
     ]
 }
@@ -45,7 +71,10 @@ fn history_rows() -> Vec<EventRow<'static>> {
 fn future_rows() -> Vec<EventRow<'static>> {
     vec![
         buy("a", 51, "o4", "denim", 99.0),
-        EventRow { sentiment: Some(0.9), ..ev("a", 52, "support") },
+        EventRow {
+            sentiment: Some(0.9),
+            ..ev("a", 52, "support")
+        },
         buy("z", 53, "q1", "home", 5.0),
         buy("b", 70, "p2", "denim", 10.0),
     ]
@@ -60,20 +89,29 @@ fn write(path: &Path, rows: &[EventRow<'_>]) {
 }
 
 fn ctx() -> FeatureContext {
-    FeatureContext { categories: vec!["outerwear".into(), "denim".into()], tiers: vec![] }
+    FeatureContext {
+        categories: vec!["outerwear".into(), "denim".into()],
+        tiers: vec![],
+    }
 }
 
 fn frame(location: &Path, as_of_day: i64) -> FeatureFrame {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let h = History::open_events(location).await.unwrap();
-        feature_frame(&h, &HashMap::new(), &ctx(), T0 + as_of_day * DAY).await.unwrap()
+        feature_frame(&h, &HashMap::new(), &ctx(), T0 + as_of_day * DAY)
+            .await
+            .unwrap()
     })
 }
 
 fn get(f: &FeatureFrame, id: &str, name: &str) -> f64 {
     let i = f.customer_ids.iter().position(|c| c == id).unwrap();
-    let j = f.names.iter().position(|n| n == name).unwrap_or_else(|| panic!("no feature {name}"));
+    let j = f
+        .names
+        .iter()
+        .position(|n| n == name)
+        .unwrap_or_else(|| panic!("no feature {name}"));
     f.row(i)[j]
 }
 
@@ -100,14 +138,20 @@ fn exact_values_for_a_hand_made_customer() {
     assert_eq!(a("share_outerwear"), 0.75);
     assert_eq!(a("share_denim"), 0.25);
     assert_eq!(a("view_share_denim"), 1.0);
-    assert_eq!((a("email_contacts"), a("email_opens"), a("email_open_rate")), (1.0, 1.0, 1.0));
+    assert_eq!(
+        (a("email_contacts"), a("email_opens"), a("email_open_rate")),
+        (1.0, 1.0, 1.0)
+    );
     assert_eq!(a("support_90d"), 1.0);
     assert_eq!(a("sentiment_mean_90d"), -0.8);
     assert_eq!(a("days_since_negative"), 5.0);
     assert_eq!(a("days_since_last_event"), 2.0);
     assert_eq!(a("views_30d"), 1.0);
     let b = |n| get(&f, "b", n);
-    assert_eq!((b("frequency"), b("recency_days"), b("tenure_days")), (1.0, 20.0, 30.0));
+    assert_eq!(
+        (b("frequency"), b("recency_days"), b("tenure_days")),
+        (1.0, 20.0, 30.0)
+    );
     assert_eq!(b("gap_mean_days"), 0.0);
     assert!(f.values.iter().all(|v| v.is_finite()));
 }
@@ -142,30 +186,66 @@ fn one_file_or_two_files_give_the_same_features() {
 
 #[test]
 fn non_canonical_input_types_give_the_same_features() {
-    use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+    use datafusion::arrow::array::{
+        ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+    };
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
     // Integer ids and millisecond timestamps without a zone: staged to canonical form first.
     let raw = dir.path().join("raw.parquet");
     let batch = RecordBatch::try_from_iter(vec![
-        ("customer_id", Arc::new(Int64Array::from(vec![7, 7, 8])) as ArrayRef),
-        ("ts", Arc::new(TimestampMillisecondArray::from(vec![T0 / 1000, (T0 + 10 * DAY) / 1000, T0 / 1000])) as ArrayRef),
-        ("event_type", Arc::new(StringArray::from(vec!["purchase", "purchase", "view"])) as ArrayRef),
-        ("amount", Arc::new(Float64Array::from(vec![Some(10.0), Some(30.0), None])) as ArrayRef),
+        (
+            "customer_id",
+            Arc::new(Int64Array::from(vec![7, 7, 8])) as ArrayRef,
+        ),
+        (
+            "ts",
+            Arc::new(TimestampMillisecondArray::from(vec![
+                T0 / 1000,
+                (T0 + 10 * DAY) / 1000,
+                T0 / 1000,
+            ])) as ArrayRef,
+        ),
+        (
+            "event_type",
+            Arc::new(StringArray::from(vec!["purchase", "purchase", "view"])) as ArrayRef,
+        ),
+        (
+            "amount",
+            Arc::new(Float64Array::from(vec![Some(10.0), Some(30.0), None])) as ArrayRef,
+        ),
     ])
     .unwrap();
-    let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&raw).unwrap(), batch.schema(), None).unwrap();
+    let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&raw).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
     let canonical = dir.path().join("canonical.parquet");
-    write(&canonical, &[
-        EventRow { amount: Some(10.0), ..ev("7", 0, "purchase") },
-        EventRow { amount: Some(30.0), ..ev("7", 10, "purchase") },
-        ev("8", 0, "view"),
-    ]);
+    write(
+        &canonical,
+        &[
+            EventRow {
+                amount: Some(10.0),
+                ..ev("7", 0, "purchase")
+            },
+            EventRow {
+                amount: Some(30.0),
+                ..ev("7", 10, "purchase")
+            },
+            ev("8", 0, "view"),
+        ],
+    );
     let (a, b) = (frame(&raw, 20), frame(&canonical, 20));
     assert_eq!(a, b);
-    assert_eq!(get(&a, "7", "frequency"), 2.0, "no order_id: each purchase instant is an order");
+    assert_eq!(
+        get(&a, "7", "frequency"),
+        2.0,
+        "no order_id: each purchase instant is an order"
+    );
 }
 
 #[test]
@@ -183,9 +263,16 @@ fn labels_and_their_errors() {
         assert_eq!(l["a"].purchases_in_horizon, 1.0);
         assert_eq!(l["a"].categories, [0.0, 1.0], "denim bought on day 51");
         assert!(!l.contains_key("b"), "b buys again only on day 70");
-        let err = h.labels(T0 + 50 * DAY, 60, 28, &cats).await.unwrap_err().to_string();
+        let err = h
+            .labels(T0 + 50 * DAY, 60, 28, &cats)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("after the last event 2024-03-11"), "{err}");
-        assert_eq!(h.categories(T0 + 50 * DAY).await.unwrap(), ["outerwear", "denim"]);
+        assert_eq!(
+            h.categories(T0 + 50 * DAY).await.unwrap(),
+            ["outerwear", "denim"]
+        );
     });
 }
 
@@ -193,8 +280,21 @@ fn labels_and_their_errors() {
 fn a_bad_row_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("events.parquet");
-    write(&p, &[ev("a", 0, "purchase"), EventRow { sentiment: Some(4.0), ..ev("a", 1, "review") }]);
+    write(
+        &p,
+        &[
+            ev("a", 0, "purchase"),
+            EventRow {
+                sentiment: Some(4.0),
+                ..ev("a", 1, "review")
+            },
+        ],
+    );
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let err = rt.block_on(History::open_events(&p)).err().unwrap().to_string();
+    let err = rt
+        .block_on(History::open_events(&p))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("column `sentiment`, row 1"), "{err}");
 }

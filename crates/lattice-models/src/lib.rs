@@ -1,2 +1,14 @@
 //! Lattice's models: fit and predict churn, category affinity, customer lifetime value and send
 //! time; evaluation metrics; model artifacts.
+pub mod clv;
+pub mod logistic;
+pub mod metrics;
+
+/// Why a model could not be fitted or used.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{0}")]
+    Data(String),
+    #[error("{0}")]
+    Fit(String),
+}

@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "lattice", version, about = "Predict and decide the next micro-moment for retail loyalty and CRM")]
+#[command(
+    name = "lattice",
+    version,
+    about = "Predict and decide the next micro-moment for retail loyalty and CRM"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -1,6 +1,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use lattice_data::synth::{GenerateOptions, generate};
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Number of customers.
@@ -15,6 +17,24 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let _ = (&args.customers, &args.seed, &args.out);
-    anyhow::bail!("generate: not wired yet")
+    let opts = GenerateOptions {
+        customers: args.customers,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let s = generate(&opts, &args.out)?;
+    println!(
+        "generated {} customers, {} events ({} orders, {:.0} revenue; {} alive at {}) into {}",
+        s.customers,
+        s.events,
+        s.orders,
+        s.revenue,
+        s.alive_at_end,
+        opts.end,
+        args.out.display()
+    );
+    for (t, n) in &s.event_types {
+        println!("  {t:<12} {n:>12}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

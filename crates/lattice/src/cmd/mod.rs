@@ -8,7 +8,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 /// Parses an `--as-of` style instant: RFC 3339, or a date meaning the end of that day (UTC).
 pub fn parse_instant(s: &str) -> anyhow::Result<DateTime<Utc>> {
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let end = d.and_hms_micro_opt(23, 59, 59, 999_999).context("valid time")?;
+        let end = d
+            .and_hms_micro_opt(23, 59, 59, 999_999)
+            .context("valid time")?;
         return Ok(end.and_utc());
     }
     DateTime::parse_from_rfc3339(s)

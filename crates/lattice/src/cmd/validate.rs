@@ -33,7 +33,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("ok: {} is valid ({w} warning(s))", args.data.display());
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("invalid: {} has {e} error(s), {w} warning(s)", args.data.display());
+        eprintln!(
+            "invalid: {} has {e} error(s), {w} warning(s)",
+            args.data.display()
+        );
         Ok(ExitCode::FAILURE)
     }
 }
