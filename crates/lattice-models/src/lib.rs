@@ -3,6 +3,7 @@
 pub mod clv;
 pub mod logistic;
 pub mod metrics;
+pub mod pipeline;
 
 /// Why a model could not be fitted or used.
 #[derive(Debug, thiserror::Error)]
@@ -12,3 +13,4 @@ pub enum ModelError {
     #[error("{0}")]
     Fit(String),
 }
+pub mod sendtime;

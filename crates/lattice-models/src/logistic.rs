@@ -73,16 +73,29 @@ pub struct Platt {
 impl Platt {
     pub const IDENTITY: Platt = Platt { a: 1.0, b: 0.0 };
 
-    /// Fits by Newton's method on the log loss, with Platt's smoothed targets
-    /// ((n₊+1)/(n₊+2), 1/(n₋+2)) so that few positives do not give infinite slopes.
+    /// Fits by Newton's method with backtracking on the log loss (Lin, Lin & Weng, 2007), with
+    /// Platt's smoothed targets ((n₊+1)/(n₊+2), 1/(n₋+2)) so that few positives do not give
+    /// infinite slopes. Starts from the prior log-odds with zero slope.
     pub fn fit(logits: &[f64], labels: &[bool]) -> Platt {
         let pos = labels.iter().filter(|&&y| y).count() as f64;
         let neg = labels.len() as f64 - pos;
         let (hi, lo) = ((pos + 1.0) / (pos + 2.0), 1.0 / (neg + 2.0));
         let t: Vec<f64> = labels.iter().map(|&y| if y { hi } else { lo }).collect();
-        let (mut a, mut b) = (1.0, 0.0);
+        let loss = |a: f64, b: f64| -> f64 {
+            logits
+                .iter()
+                .zip(&t)
+                .map(|(&z, &t)| {
+                    let m = a * z + b;
+                    // log(1 + e^m) − t·m, stably.
+                    m.max(0.0) + (-m.abs()).exp().ln_1p() - t * m
+                })
+                .sum()
+        };
+        let (mut a, mut b) = (0.0, ((pos + 1.0) / (neg + 1.0)).ln());
+        let mut f = loss(a, b);
         for _ in 0..100 {
-            let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-9, 0.0, 1e-9);
+            let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-12, 0.0, 1e-12);
             for (&z, &t) in logits.iter().zip(&t) {
                 let p = sigmoid(a * z + b);
                 let w = p * (1.0 - p);
@@ -92,15 +105,28 @@ impl Platt {
                 hab += w * z;
                 hbb += w;
             }
+            if ga.abs() < 1e-9 && gb.abs() < 1e-9 {
+                break;
+            }
             let det = haa * hbb - hab * hab;
-            if det.abs() < 1e-18 {
+            if det <= 0.0 {
                 break;
             }
             let da = (hbb * ga - hab * gb) / det;
             let db = (haa * gb - hab * ga) / det;
-            a -= da;
-            b -= db;
-            if da.abs() < 1e-10 && db.abs() < 1e-10 {
+            let mut step = 1.0;
+            let mut improved = false;
+            while step > 1e-10 {
+                let (na, nb) = (a - step * da, b - step * db);
+                let nf = loss(na, nb);
+                if nf < f + 1e-4 * step * (ga * -da + gb * -db) {
+                    (a, b, f) = (na, nb, nf);
+                    improved = true;
+                    break;
+                }
+                step /= 2.0;
+            }
+            if !improved {
                 break;
             }
         }
@@ -200,7 +226,12 @@ fn fit_raw(z: &Array2<f64>, y: &[bool], alpha: f64) -> Result<(Vec<f64>, f64), M
         .max_iterations(200)
         .fit(&data)
         .map_err(|e| ModelError::Fit(format!("logistic regression: {e}")))?;
-    Ok((fitted.params().to_vec(), fitted.intercept()))
+    // linfa models P(first label seen in the data); flip to P(true) when that was `false`.
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    Ok((
+        fitted.params().iter().map(|w| sign * w).collect(),
+        sign * fitted.intercept(),
+    ))
 }
 
 /// Row-major examples with their features' names.
@@ -212,22 +243,18 @@ pub struct Examples<'a> {
 /// Default grid of L2 strengths.
 pub const ALPHAS: &[f64] = &[0.01, 0.1, 1.0, 10.0, 100.0];
 
-/// Chooses `alpha` by validation log loss of a model fitted on `train` and scored on `valid`
-/// (a later time window), fits Platt scaling on those validation predictions, then refits on
-/// `fin` (the most recent labelled window) with the chosen alpha.
+/// Chooses `alpha` by the validation log loss of models fitted on `train` and scored on `valid`
+/// (a later time window), and calibrates the chosen model with Platt scaling fitted on those
+/// same validation predictions. The model is not refitted on `valid`: the calibration would
+/// then describe a different model.
 pub fn fit_calibrated(
     features: &[String],
     train: Examples<'_>,
     valid: Examples<'_>,
-    fin: Examples<'_>,
     alphas: &[f64],
 ) -> Result<LogisticModel, ModelError> {
     let k = features.len();
-    for (name, e) in [
-        ("training", &train),
-        ("validation", &valid),
-        ("final", &fin),
-    ] {
+    for (name, e) in [("training", &train), ("validation", &valid)] {
         let pos = e.y.iter().filter(|&&v| v).count();
         if pos == 0 || pos == e.y.len() {
             return Err(ModelError::Data(format!(
@@ -245,33 +272,32 @@ pub fn fit_calibrated(
     let scaler = Standardizer::fit(train.x, k);
     let zt = scaler.transform(train.x, k);
     let zv = scaler.transform(valid.x, k);
-    let mut best: Option<(f64, f64, Vec<f64>)> = None;
+    let mut best: Option<(f64, LogisticModel)> = None;
     for &alpha in alphas {
-        let (w, b) = fit_raw(&zt, train.y, alpha)?;
+        let (weights, intercept) = fit_raw(&zt, train.y, alpha)?;
+        let w = Array1::from(weights.clone());
         let logits: Vec<f64> = zv
             .rows()
             .into_iter()
-            .map(|r| b + r.dot(&Array1::from(w.clone())))
+            .map(|r| intercept + r.dot(&w))
             .collect();
         let platt = Platt::fit(&logits, valid.y);
         let probs: Vec<f64> = logits.iter().map(|&l| platt.apply(l)).collect();
         let loss = crate::metrics::log_loss(&probs, valid.y);
-        if best.as_ref().is_none_or(|(l, _, _)| loss < *l) {
-            best = Some((loss, alpha, logits));
+        if best.as_ref().is_none_or(|(l, _)| loss < *l) {
+            let model = LogisticModel {
+                features: features.to_vec(),
+                scaler: scaler.clone(),
+                weights,
+                intercept,
+                alpha,
+                platt,
+            };
+            best = Some((loss, model));
         }
     }
-    let (_, alpha, logits) = best.ok_or_else(|| ModelError::Fit("empty alpha grid".into()))?;
-    let platt = Platt::fit(&logits, valid.y);
-    let scaler = Standardizer::fit(fin.x, k);
-    let (weights, intercept) = fit_raw(&scaler.transform(fin.x, k), fin.y, alpha)?;
-    Ok(LogisticModel {
-        features: features.to_vec(),
-        scaler,
-        weights,
-        intercept,
-        alpha,
-        platt,
-    })
+    best.map(|(_, m)| m)
+        .ok_or_else(|| ModelError::Fit("empty alpha grid".into()))
 }
 
 #[cfg(test)]
@@ -295,6 +321,24 @@ mod tests {
             (p.a - 2.0).abs() < 0.15 && (p.b + 1.0).abs() < 0.15,
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn platt_stays_finite_with_rare_positives() {
+        // 60 positives in 5,000 with well-separated logits: plain Newton diverges here.
+        let z: Vec<f64> = (0..5000)
+            .map(|i| {
+                if i < 60 {
+                    3.0 + (i % 7) as f64
+                } else {
+                    -2.0 - (i % 11) as f64
+                }
+            })
+            .collect();
+        let y: Vec<bool> = (0..5000).map(|i| i < 60).collect();
+        let p = Platt::fit(&z, &y);
+        assert!(p.a > 0.0 && p.a < 50.0, "{p:?}");
+        assert!(p.apply(5.0) > 0.9 && p.apply(-5.0) < 0.05, "{p:?}");
     }
 
     #[test]

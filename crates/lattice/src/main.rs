@@ -23,6 +23,8 @@ enum Command {
     Validate(cmd::validate::Args),
     /// Generate a synthetic retail world with planted truth.
     Generate(cmd::generate::Args),
+    /// Backtest the models: fit at end − horizon, measure on the window after it.
+    Evaluate(cmd::evaluate::Args),
     /// Convert external datasets into the data contract.
     #[command(subcommand)]
     Import(cmd::import::Import),
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => cmd::validate::run(a),
         Command::Generate(a) => cmd::generate::run(a),
         Command::Import(a) => cmd::import::run(a),
+        Command::Evaluate(a) => cmd::evaluate::run(a),
     };
     match result {
         Ok(code) => code,

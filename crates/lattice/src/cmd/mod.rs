@@ -1,3 +1,4 @@
+pub mod evaluate;
 pub mod generate;
 pub mod import;
 pub mod validate;

@@ -1,0 +1,675 @@
+//! Fitting and backtesting on a customer history with the time-split protocol.
+//!
+//! For a cutoff `T` and horizon `h`: models are fitted on features at `T − 2h` with labels from
+//! `(T − 2h, T − h]`, and the L2 strength and Platt calibration are chosen on features at
+//! `T − h` with labels from `(T − h, T]`. Nothing after `T` is read. `lattice train` uses the
+//! end of the data as `T`; `lattice evaluate` uses `T = end − h` and measures on the labels of
+//! `(T, end]`, which fitting never saw.
+
+use std::collections::HashMap;
+
+use lattice_features::{Aggregates, FeatureContext, History, Labels, Profile};
+use serde::{Deserialize, Serialize};
+
+use crate::ModelError;
+use crate::clv::{BgNbd, FitOptions, GammaGamma, RfmRow};
+use crate::logistic::{ALPHAS, Examples, LogisticModel, fit_calibrated};
+use crate::metrics::{BinaryMetrics, auc};
+use crate::sendtime::{
+    Channel, DEFAULT_GRID_BETA, DEFAULT_GRID_KAPPA, Engagement, SendTimeCounts, select,
+};
+
+const DAY_US: i64 = lattice_features::aggregates::DAY_US;
+const WEEK_US: f64 = 7.0 * DAY_US as f64;
+
+/// Names of the BG/NBD quantities appended to the feature vector of the churn and affinity
+/// models.
+pub const CLV_FEATURES: [&str; 3] = [
+    "bgnbd_p_alive",
+    "bgnbd_p_no_purchase",
+    "bgnbd_expected_purchases",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Churn horizon: churn means no purchase in the next `horizon_days`.
+    pub horizon_days: i64,
+    /// Affinity window: a purchase of the category in the next `affinity_days`.
+    pub affinity_days: i64,
+    /// Fewer positives than this in a category's training or validation window: fall back to
+    /// the smoothed own-history model.
+    pub min_positives: usize,
+    /// Models are fitted on at most this many customers (a deterministic sample).
+    pub max_fit_rows: usize,
+    /// At most this many categories get models (the most purchased).
+    pub max_categories: usize,
+    pub alphas: Vec<f64>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            horizon_days: 60,
+            affinity_days: 28,
+            min_positives: 30,
+            max_fit_rows: 100_000,
+            max_categories: 30,
+            alphas: ALPHAS.to_vec(),
+        }
+    }
+}
+
+/// Everything known about customers at one cutoff.
+pub struct Snapshot {
+    pub as_of_us: i64,
+    pub ids: Vec<String>,
+    pub aggregates: Vec<Aggregates>,
+    /// Row-major: the context's features, then [`CLV_FEATURES`].
+    pub x: Vec<f64>,
+    pub width: usize,
+}
+
+impl Snapshot {
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.x[i * self.width..(i + 1) * self.width]
+    }
+}
+
+/// BG/NBD (purchase process) and Gamma-Gamma (spend) fitted at one cutoff, in weeks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClvModels {
+    pub bgnbd: BgNbd,
+    /// `None` when too few customers have repeat purchases with spend.
+    pub gamma_gamma: Option<GammaGamma>,
+}
+
+/// The BG/NBD summary of a customer at `as_of`, in weeks; `None` without purchases. Frequency
+/// counts repeat orders; monetary is the mean order value.
+pub fn rfm(a: &Aggregates, as_of_us: i64) -> Option<RfmRow> {
+    let (first, last) = (a.first_order_us?, a.last_order_us?);
+    let x = (a.orders - 1.0).max(0.0);
+    Some(RfmRow {
+        frequency: x,
+        recency: if x > 0.0 {
+            (last - first) as f64 / WEEK_US
+        } else {
+            0.0
+        },
+        age: ((as_of_us - first) as f64 / WEEK_US).max(0.0),
+        monetary: if x > 0.0 {
+            (a.revenue / a.orders).max(0.0)
+        } else {
+            0.0
+        },
+    })
+}
+
+/// A stable pseudo-random number in [0, 1) from a customer id, for deterministic sampling.
+pub fn id_unit(id: &str) -> f64 {
+    // FNV-1a, then a 64-bit finaliser: stable across platforms and releases.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl ClvModels {
+    /// Fits both models on (a sample of) the customers with purchases.
+    pub fn fit(
+        snap_aggs: &[(&str, &Aggregates)],
+        as_of_us: i64,
+        max_rows: usize,
+    ) -> Result<Self, ModelError> {
+        let rows: Vec<(f64, RfmRow)> = snap_aggs
+            .iter()
+            .filter_map(|(id, a)| Some((id_unit(id), rfm(a, as_of_us)?)))
+            .collect();
+        let keep = (max_rows as f64 / rows.len().max(1) as f64).min(1.0);
+        let sample: Vec<RfmRow> = rows
+            .iter()
+            .filter(|(u, _)| *u < keep)
+            .map(|(_, r)| *r)
+            .collect();
+        if sample.len() < 10 {
+            return Err(ModelError::Data(format!(
+                "only {} customers with purchases before {}: too few to fit the purchase model",
+                sample.len(),
+                lattice_features::history::fmt_day(as_of_us)
+            )));
+        }
+        let opts = FitOptions::default();
+        let bgnbd = BgNbd::fit_with(&sample, &opts)
+            .or_else(|_| {
+                BgNbd::fit_with(
+                    &sample,
+                    &FitOptions {
+                        penalizer: 0.1,
+                        ..opts
+                    },
+                )
+            })
+            .map_err(|e| ModelError::Fit(format!("BG/NBD: {e}")))?;
+        let pairs: Vec<(f64, f64)> = sample
+            .iter()
+            .filter(|r| r.frequency > 0.0 && r.monetary > 0.0)
+            .map(|r| (r.frequency, r.monetary))
+            .collect();
+        let gamma_gamma = if pairs.len() >= 10 {
+            GammaGamma::fit(&pairs).ok()
+        } else {
+            None
+        };
+        Ok(ClvModels { bgnbd, gamma_gamma })
+    }
+
+    /// P(alive), P(no purchase in `horizon_days`) and expected purchases in it. Customers with
+    /// no purchase yet get (0, 1, 0): the other features describe them.
+    pub fn features(&self, a: &Aggregates, as_of_us: i64, horizon_days: i64) -> [f64; 3] {
+        let Some(r) = rfm(a, as_of_us) else {
+            return [0.0, 1.0, 0.0];
+        };
+        let t = horizon_days as f64 / 7.0;
+        let b = &self.bgnbd;
+        let alive = b.p_alive(r.frequency, r.recency, r.age).unwrap_or(0.0);
+        let none = b
+            .p_no_purchase(t, r.frequency, r.recency, r.age)
+            .unwrap_or(1.0);
+        let n = b
+            .expected_purchases(t, r.frequency, r.recency, r.age)
+            .unwrap_or(0.0);
+        [alive, none, n]
+    }
+
+    /// Expected spend over `horizon_days`: expected purchases × expected order value.
+    pub fn value(&self, a: &Aggregates, as_of_us: i64, horizon_days: i64) -> f64 {
+        let t = horizon_days as f64 / 7.0;
+        let (n, spend) = match rfm(a, as_of_us) {
+            None => (0.0, 0.0),
+            Some(r) => {
+                let n = self
+                    .bgnbd
+                    .expected_purchases(t, r.frequency, r.recency, r.age)
+                    .unwrap_or(0.0);
+                let spend = match &self.gamma_gamma {
+                    Some(g) if r.frequency > 0.0 => g.expected_spend(r.frequency, r.monetary),
+                    Some(g) => g.mean_spend(),
+                    None => Ok(a.revenue / a.orders.max(1.0)),
+                };
+                (n, spend.unwrap_or(0.0))
+            }
+        };
+        n * spend
+    }
+}
+
+/// Features of every customer with history at `as_of`, with the BG/NBD quantities of `clv`.
+pub async fn snapshot(
+    history: &History,
+    profiles: &HashMap<String, Profile>,
+    ctx: &FeatureContext,
+    as_of_us: i64,
+    horizon_days: i64,
+    clv: Option<&ClvModels>,
+) -> Result<(Snapshot, ClvModels), ModelError> {
+    let aggs = history
+        .aggregates(as_of_us, &ctx.categories)
+        .await
+        .map_err(|e| ModelError::Data(e.to_string()))?;
+    let fitted;
+    let clv = match clv {
+        Some(c) => c,
+        None => {
+            let refs: Vec<(&str, &Aggregates)> =
+                aggs.iter().map(|(i, a)| (i.as_str(), a)).collect();
+            fitted = ClvModels::fit(&refs, as_of_us, 50_000)?;
+            &fitted
+        }
+    };
+    let k = ctx.len();
+    let width = k + CLV_FEATURES.len();
+    let mut x = vec![0.0; aggs.len() * width];
+    let empty = Profile::default();
+    let (mut ids, mut aggregates) = (
+        Vec::with_capacity(aggs.len()),
+        Vec::with_capacity(aggs.len()),
+    );
+    for (i, (id, a)) in aggs.into_iter().enumerate() {
+        let row = &mut x[i * width..(i + 1) * width];
+        ctx.write(
+            &a,
+            profiles.get(&id).unwrap_or(&empty),
+            as_of_us,
+            &mut row[..k],
+        );
+        row[k..].copy_from_slice(&clv.features(&a, as_of_us, horizon_days));
+        ids.push(id);
+        aggregates.push(a);
+    }
+    Ok((
+        Snapshot {
+            as_of_us,
+            ids,
+            aggregates,
+            x,
+            width,
+        },
+        clv.clone(),
+    ))
+}
+
+/// A category's affinity model: calibrated logistic, or smoothed own history when the category
+/// has too few positives to learn from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AffinityModel {
+    Logistic(LogisticModel),
+    /// p = base_rate × (lines_c + m·share) / (lines + m) / share, clipped to [0, 1].
+    Smoothed {
+        base_rate: f64,
+        population_share: f64,
+        strength: f64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryModel {
+    pub category: String,
+    pub model: AffinityModel,
+}
+
+impl CategoryModel {
+    pub fn predict(&self, row: &[f64], a: &Aggregates, index: usize, scratch: &mut [f64]) -> f64 {
+        match &self.model {
+            AffinityModel::Logistic(m) => m.predict(row, scratch),
+            AffinityModel::Smoothed {
+                base_rate,
+                population_share,
+                strength,
+            } => {
+                let lines: f64 = a.category_lines.iter().sum();
+                let own = a.category_lines.get(index).copied().unwrap_or(0.0);
+                let share = (own + strength * population_share) / (lines + strength);
+                (base_rate * share / population_share.max(1e-9)).clamp(0.0, 1.0)
+            }
+        }
+    }
+}
+
+/// The models fitted at one cutoff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fitted {
+    pub cutoff_us: i64,
+    pub config: TrainConfig,
+    pub context: FeatureContext,
+    pub feature_names: Vec<String>,
+    pub churn: LogisticModel,
+    pub affinity: Vec<CategoryModel>,
+    /// Purchase and spend models fitted at the cutoff, for scoring at the cutoff.
+    pub clv: ClvModels,
+}
+
+fn sample_mask(ids: &[String], max_rows: usize) -> Vec<bool> {
+    let keep = (max_rows as f64 / ids.len().max(1) as f64).min(1.0);
+    ids.iter().map(|id| id_unit(id) < keep).collect()
+}
+
+/// Churn examples: customers with a purchase by `as_of`; positive = no purchase in the horizon.
+fn churn_examples(
+    s: &Snapshot,
+    labels: &HashMap<String, Labels>,
+    mask: Option<&[bool]>,
+) -> (Vec<f64>, Vec<bool>, Vec<usize>) {
+    let (mut x, mut y, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, id) in s.ids.iter().enumerate() {
+        if s.aggregates[i].orders <= 0.0 || mask.is_some_and(|m| !m[i]) {
+            continue;
+        }
+        x.extend_from_slice(s.row(i));
+        y.push(labels.get(id).is_none_or(|l| l.purchases_in_horizon <= 0.0));
+        rows.push(i);
+    }
+    (x, y, rows)
+}
+
+fn affinity_labels(s: &Snapshot, labels: &HashMap<String, Labels>, c: usize) -> Vec<bool> {
+    s.ids
+        .iter()
+        .map(|id| {
+            labels
+                .get(id)
+                .is_some_and(|l| l.categories.get(c).is_some_and(|&v| v > 0.0))
+        })
+        .collect()
+}
+
+fn masked(s: &Snapshot, y: &[bool], mask: &[bool]) -> (Vec<f64>, Vec<bool>) {
+    let (mut x, mut yy) = (Vec::new(), Vec::new());
+    for i in 0..s.ids.len() {
+        if mask[i] {
+            x.extend_from_slice(s.row(i));
+            yy.push(y[i]);
+        }
+    }
+    (x, yy)
+}
+
+async fn labels(
+    history: &History,
+    as_of_us: i64,
+    cfg: &TrainConfig,
+    ctx: &FeatureContext,
+) -> Result<HashMap<String, Labels>, ModelError> {
+    history
+        .labels(
+            as_of_us,
+            cfg.horizon_days,
+            cfg.affinity_days,
+            &ctx.categories,
+        )
+        .await
+        .map_err(|e| ModelError::Data(e.to_string()))
+}
+
+/// Fits churn, affinity and CLV models with cutoff `cutoff_us` (see the module docs).
+pub async fn fit(
+    history: &History,
+    profiles: &HashMap<String, Profile>,
+    tiers: Vec<lattice_data::settings::Tier>,
+    cfg: &TrainConfig,
+    cutoff_us: i64,
+) -> Result<Fitted, ModelError> {
+    let h = cfg.horizon_days.max(cfg.affinity_days);
+    let (t_train, t_valid) = (cutoff_us - 2 * h * DAY_US, cutoff_us - h * DAY_US);
+    if t_train <= history.first_event_us {
+        return Err(ModelError::Data(format!(
+            "the history from {} to {} is too short for a {h}-day horizon: fitting needs features \
+             at {} with labels up to {}, so at least {} days of history before the cutoff",
+            lattice_features::history::fmt_day(history.first_event_us),
+            lattice_features::history::fmt_day(cutoff_us),
+            lattice_features::history::fmt_day(t_train),
+            lattice_features::history::fmt_day(cutoff_us),
+            2 * h + 1
+        )));
+    }
+    let mut categories = history
+        .categories(cutoff_us)
+        .await
+        .map_err(|e| ModelError::Data(e.to_string()))?;
+    categories.truncate(cfg.max_categories);
+    let context = FeatureContext { categories, tiers };
+    let (train, _) = snapshot(history, profiles, &context, t_train, cfg.horizon_days, None).await?;
+    let (valid, _) = snapshot(history, profiles, &context, t_valid, cfg.horizon_days, None).await?;
+    let (l_train, l_valid) = (
+        labels(history, t_train, cfg, &context).await?,
+        labels(history, t_valid, cfg, &context).await?,
+    );
+    let mut feature_names = context.names();
+    feature_names.extend(CLV_FEATURES.iter().map(|s| s.to_string()));
+
+    let m_train = sample_mask(&train.ids, cfg.max_fit_rows);
+    let m_valid = sample_mask(&valid.ids, cfg.max_fit_rows);
+    let (xt, yt, _) = churn_examples(&train, &l_train, Some(&m_train));
+    let (xv, yv, _) = churn_examples(&valid, &l_valid, Some(&m_valid));
+    let churn = fit_calibrated(
+        &feature_names,
+        Examples { x: &xt, y: &yt },
+        Examples { x: &xv, y: &yv },
+        &cfg.alphas,
+    )
+    .map_err(|e| ModelError::Fit(format!("churn model: {e}")))?;
+
+    let mut affinity = Vec::new();
+    for (c, name) in context.categories.iter().enumerate() {
+        let yt = affinity_labels(&train, &l_train, c);
+        let yv = affinity_labels(&valid, &l_valid, c);
+        let (xt_c, yt_c) = masked(&train, &yt, &m_train);
+        let (xv_c, yv_c) = masked(&valid, &yv, &m_valid);
+        let pos = |y: &[bool]| y.iter().filter(|&&v| v).count();
+        let model = if pos(&yt_c) >= cfg.min_positives && pos(&yv_c) >= cfg.min_positives {
+            AffinityModel::Logistic(
+                fit_calibrated(
+                    &feature_names,
+                    Examples { x: &xt_c, y: &yt_c },
+                    Examples { x: &xv_c, y: &yv_c },
+                    &cfg.alphas,
+                )
+                .map_err(|e| ModelError::Fit(format!("affinity model for {name:?}: {e}")))?,
+            )
+        } else {
+            let lines: f64 = train
+                .aggregates
+                .iter()
+                .map(|a| a.category_lines.get(c).copied().unwrap_or(0.0))
+                .sum();
+            let total: f64 = train
+                .aggregates
+                .iter()
+                .map(|a| a.category_lines.iter().sum::<f64>())
+                .sum();
+            AffinityModel::Smoothed {
+                base_rate: (pos(&yt) as f64 + 1.0) / (yt.len() as f64 + 2.0),
+                population_share: if total > 0.0 {
+                    (lines / total).max(1e-6)
+                } else {
+                    1.0 / context.categories.len() as f64
+                },
+                strength: 5.0,
+            }
+        };
+        affinity.push(CategoryModel {
+            category: name.clone(),
+            model,
+        });
+    }
+
+    let aggs = history
+        .aggregates(cutoff_us, &context.categories)
+        .await
+        .map_err(|e| ModelError::Data(e.to_string()))?;
+    let refs: Vec<(&str, &Aggregates)> = aggs.iter().map(|(i, a)| (i.as_str(), a)).collect();
+    let clv = ClvModels::fit(&refs, cutoff_us, 50_000)?;
+    Ok(Fitted {
+        cutoff_us,
+        config: cfg.clone(),
+        context,
+        feature_names,
+        churn,
+        affinity,
+        clv,
+    })
+}
+
+/// Backtest metrics of one category's affinity model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryMetrics {
+    pub category: String,
+    pub model: String,
+    pub positives: usize,
+    pub metrics: BinaryMetrics,
+}
+
+/// Backtest of the CLV purchase model: predicted vs actual orders in the horizon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClvMetrics {
+    pub customers: usize,
+    pub predicted_orders: f64,
+    pub actual_orders: f64,
+    pub mean_absolute_error: f64,
+    pub correlation: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Backtest {
+    pub fit_cutoff: String,
+    pub test_window: String,
+    pub churn: BinaryMetrics,
+    /// AUC of BG/NBD's P(no purchase in the horizon) alone, the classic BTYD churn score.
+    pub churn_auc_bgnbd_only: Option<f64>,
+    pub churn_alpha: f64,
+    pub affinity: Vec<CategoryMetrics>,
+    pub affinity_mean_auc: Option<f64>,
+    pub clv: ClvMetrics,
+    /// Send time: hit@k of held-out engagements (the affinity window after the cutoff) against
+    /// the population-best slots; `None` without engagement events.
+    pub send_time: Option<crate::sendtime::BacktestReport>,
+}
+
+/// Engagements before and after `split_us` (up to `end_us`), in local hours of week. Only
+/// channel engagements (opens, clicks) are held out; all activity feeds the training counts.
+pub async fn engagements(
+    history: &History,
+    zones: &lattice_features::TimeZones,
+    ids: &HashMap<String, u32>,
+    split_us: i64,
+    end_us: i64,
+) -> Result<(Vec<Engagement>, Vec<Engagement>), ModelError> {
+    let (mut train, mut held) = (Vec::new(), Vec::new());
+    history
+        .for_each_local_event(zones, i64::MIN, end_us, |id, event_type, how, ts| {
+            let (Some(&customer), Some(channel)) =
+                (ids.get(id), Channel::from_event_type(event_type))
+            else {
+                return;
+            };
+            let e = Engagement {
+                customer,
+                channel,
+                how,
+            };
+            if ts <= split_us {
+                train.push(e);
+            } else if channel != Channel::Any {
+                held.push(e);
+            }
+        })
+        .await
+        .map_err(|e| ModelError::Data(e.to_string()))?;
+    Ok((train, held))
+}
+
+fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().max(1) as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma).powi(2);
+        sbb += (y - mb).powi(2);
+    }
+    if saa > 0.0 && sbb > 0.0 {
+        sab / (saa * sbb).sqrt()
+    } else {
+        0.0
+    }
+}
+
+/// Fits at `end − horizon` and measures on the labels of `(end − horizon, end]`.
+pub async fn backtest(
+    history: &History,
+    profiles: &HashMap<String, Profile>,
+    settings: &lattice_data::settings::Settings,
+    cfg: &TrainConfig,
+) -> Result<(Fitted, Backtest), ModelError> {
+    let tiers = settings.tiers.clone();
+    let h = cfg.horizon_days.max(cfg.affinity_days);
+    // The end of the data, as a whole day: the last event's day.
+    let end = (history.last_event_us.div_euclid(DAY_US) + 1) * DAY_US - 1;
+    let t = end - h * DAY_US;
+    let fitted = fit(history, profiles, tiers, cfg, t).await?;
+    let (test, _) = snapshot(
+        history,
+        profiles,
+        &fitted.context,
+        t,
+        cfg.horizon_days,
+        Some(&fitted.clv),
+    )
+    .await?;
+    let l_test = labels(history, t, cfg, &fitted.context).await?;
+
+    let (x, y, rows) = churn_examples(&test, &l_test, None);
+    let p = fitted.churn.predict_all(&x);
+    let k = test.width;
+    let p_bg: Vec<f64> = x.chunks_exact(k).map(|r| r[k - 2]).collect();
+    let churn = BinaryMetrics::compute(&p, &y);
+
+    let mut scratch = vec![0.0; k];
+    let mut affinity = Vec::new();
+    for (c, m) in fitted.affinity.iter().enumerate() {
+        let yc = affinity_labels(&test, &l_test, c);
+        let pc: Vec<f64> = (0..test.ids.len())
+            .map(|i| m.predict(test.row(i), &test.aggregates[i], c, &mut scratch))
+            .collect();
+        affinity.push(CategoryMetrics {
+            category: m.category.clone(),
+            model: match m.model {
+                AffinityModel::Logistic(_) => "logistic".into(),
+                AffinityModel::Smoothed { .. } => "smoothed".into(),
+            },
+            positives: yc.iter().filter(|&&v| v).count(),
+            metrics: BinaryMetrics::compute(&pc, &yc),
+        });
+    }
+    let aucs: Vec<f64> = affinity.iter().filter_map(|a| a.metrics.auc).collect();
+
+    let (mut pred, mut act) = (Vec::new(), Vec::new());
+    for &i in &rows {
+        let a = &test.aggregates[i];
+        pred.push(test.row(i)[k - 1]);
+        act.push(
+            l_test
+                .get(&test.ids[i])
+                .map_or(0.0, |l| l.purchases_in_horizon),
+        );
+        let _ = a;
+    }
+    let clv = ClvMetrics {
+        customers: pred.len(),
+        predicted_orders: pred.iter().sum(),
+        actual_orders: act.iter().sum(),
+        mean_absolute_error: pred
+            .iter()
+            .zip(&act)
+            .map(|(p, a)| (p - a).abs())
+            .sum::<f64>()
+            / pred.len().max(1) as f64,
+        correlation: pearson(&pred, &act),
+    };
+    let zones = lattice_features::TimeZones::new(profiles, &settings.default_timezone)
+        .map_err(|e| ModelError::Data(e.to_string()))?;
+    let index: HashMap<String, u32> = test
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.clone(), i as u32))
+        .collect();
+    let (train_e, held_e) =
+        engagements(history, &zones, &index, t, t + cfg.affinity_days * DAY_US).await?;
+    let send_time = if held_e.is_empty() {
+        None
+    } else {
+        let counts = SendTimeCounts::from_engagements(test.ids.len(), &train_e)
+            .map_err(|e| ModelError::Data(e.to_string()))?;
+        let (_, report) = select(&counts, &held_e, DEFAULT_GRID_KAPPA, DEFAULT_GRID_BETA)
+            .map_err(|e| ModelError::Fit(format!("send time: {e}")))?;
+        Some(report)
+    };
+    let fmt = lattice_features::history::fmt_day;
+    let report = Backtest {
+        send_time,
+        fit_cutoff: fmt(t),
+        test_window: format!("{} .. {}", fmt(t + DAY_US), fmt(end)),
+        churn_auc_bgnbd_only: auc(&p_bg, &y),
+        churn_alpha: fitted.churn.alpha,
+        churn,
+        affinity_mean_auc: (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64),
+        affinity,
+        clv,
+    };
+    Ok((fitted, report))
+}

@@ -1,0 +1,96 @@
+//! The time-split backtest on the committed synthetic sample and on real CDNOW data, and the
+//! errors a user gets when the history cannot support it.
+
+use std::path::PathBuf;
+
+use lattice_data::settings::Settings;
+use lattice_data::write::{EventRow, EventsWriter};
+use lattice_features::{History, load_profiles};
+use lattice_models::pipeline::{Backtest, TrainConfig, backtest};
+
+fn data(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../training-data")
+        .join(rel)
+}
+
+fn run(dir: &std::path::Path, cfg: &TrainConfig) -> Result<Backtest, String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let history = History::open(dir).await.map_err(|e| e.to_string())?;
+        let profiles = load_profiles(dir).map_err(|e| e.to_string())?;
+        let settings = Settings::load_or_default(&dir.join("lattice.toml")).unwrap();
+        backtest(&history, &profiles, &settings, cfg)
+            .await
+            .map(|(_, b)| b)
+            .map_err(|e| e.to_string())
+    })
+}
+
+#[test]
+fn synthetic_sample_backtest_is_accurate_and_calibrated() {
+    let b = run(&data("sample"), &TrainConfig::default()).unwrap();
+    let churn_auc = b.churn.auc.unwrap();
+    assert!(churn_auc > 0.8, "churn AUC {churn_auc}");
+    assert!(b.churn.ece < 0.03, "churn ECE {}", b.churn.ece);
+    assert!(
+        churn_auc >= b.churn_auc_bgnbd_only.unwrap(),
+        "the churn model should not lose to BG/NBD alone"
+    );
+    assert_eq!(b.affinity.len(), 8);
+    let mean = b.affinity_mean_auc.unwrap();
+    assert!(mean > 0.85, "affinity mean AUC {mean}");
+    for a in &b.affinity {
+        assert!(a.metrics.ece < 0.03, "{} ECE {}", a.category, a.metrics.ece);
+    }
+    let st = b.send_time.expect("the sample has opens and clicks");
+    assert!(
+        st.model.hour_of_week_hit_at_3 > st.baseline.hour_of_week_hit_at_3,
+        "send time hit@3 {} vs population {}",
+        st.model.hour_of_week_hit_at_3,
+        st.baseline.hour_of_week_hit_at_3
+    );
+}
+
+#[test]
+fn cdnow_backtest_beats_bgnbd_alone() {
+    let cfg = TrainConfig {
+        horizon_days: 90,
+        ..Default::default()
+    };
+    let b = run(&data("cdnow"), &cfg).unwrap();
+    let (auc, bg) = (b.churn.auc.unwrap(), b.churn_auc_bgnbd_only.unwrap());
+    assert!(
+        auc > 0.8 && auc >= bg - 0.005,
+        "churn AUC {auc} vs BG/NBD {bg}"
+    );
+    assert!(b.churn.ece < 0.03, "ECE {}", b.churn.ece);
+    assert!(b.affinity.is_empty(), "CDNOW has no categories");
+    let ratio = b.clv.predicted_orders / b.clv.actual_orders;
+    assert!(
+        (0.8..1.25).contains(&ratio),
+        "predicted/actual purchases {ratio}"
+    );
+}
+
+#[test]
+fn too_short_a_history_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = EventsWriter::create(&dir.path().join("events.parquet")).unwrap();
+    let day = 86_400_000_000i64;
+    for d in 0..40 {
+        let id = format!("c{}", d % 7);
+        w.push(&EventRow {
+            customer_id: &id,
+            ts_us: 1_704_067_200_000_000 + d * day,
+            event_type: "purchase",
+            amount: Some(5.0),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    w.finish().unwrap();
+    let err = run(dir.path(), &TrainConfig::default()).unwrap_err();
+    assert!(err.contains("too short for a 60-day horizon"), "{err}");
+    assert!(err.contains("at least 121 days"), "{err}");
+}

@@ -1,0 +1,120 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use lattice_data::settings::Settings;
+use lattice_features::{History, load_profiles};
+use lattice_models::pipeline::{TrainConfig, backtest};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Data directory (see docs/data-contract.md).
+    #[arg(long)]
+    data: PathBuf,
+    /// Churn horizon in days: churn = no purchase in the next N days.
+    #[arg(long, default_value_t = 60)]
+    horizon_days: i64,
+    /// Affinity window in days.
+    #[arg(long, default_value_t = 28)]
+    affinity_days: i64,
+    /// Write the full report (reliability tables, deciles, per-category metrics) as JSON.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn f(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.3}"))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load_or_default(&args.data.join("lattice.toml"))?;
+    let cfg = TrainConfig {
+        horizon_days: args.horizon_days,
+        affinity_days: args.affinity_days,
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let (_, report) = rt.block_on(async {
+        let history = History::open(&args.data).await?;
+        let profiles = load_profiles(&args.data)?;
+        anyhow::Ok(backtest(&history, &profiles, &settings, &cfg).await?)
+    })?;
+    let c = &report.churn;
+    println!(
+        "backtest: fitted with data up to {}, measured on {}",
+        report.fit_cutoff, report.test_window
+    );
+    println!();
+    println!(
+        "churn (no purchase in {} days), {} customers, base rate {:.3}",
+        cfg.horizon_days, c.n, c.base_rate
+    );
+    println!(
+        "  AUC {}  log loss {:.4}  Brier {:.4}  ECE {:.4}  top-decile precision {:.3} (lift {:.2})  alpha {}",
+        f(c.auc),
+        c.log_loss,
+        c.brier,
+        c.ece,
+        c.top_decile_precision,
+        c.top_decile_lift,
+        report.churn_alpha
+    );
+    println!(
+        "  BG/NBD P(no purchase) alone: AUC {}",
+        f(report.churn_auc_bgnbd_only)
+    );
+    println!();
+    println!(
+        "affinity (purchase in the category within {} days): mean AUC {}",
+        cfg.affinity_days,
+        f(report.affinity_mean_auc)
+    );
+    println!(
+        "  {:<20} {:>9} {:>9} {:>7} {:>7} {:>8}",
+        "category", "model", "positives", "AUC", "ECE", "top lift"
+    );
+    for a in &report.affinity {
+        println!(
+            "  {:<20} {:>9} {:>9} {:>7} {:>7.4} {:>8.2}",
+            a.category,
+            a.model,
+            a.positives,
+            f(a.metrics.auc),
+            a.metrics.ece,
+            a.metrics.top_decile_lift
+        );
+    }
+    let v = &report.clv;
+    println!();
+    println!(
+        "purchases in {} days (BG/NBD), {} customers: predicted {:.0}, actual {:.0}, MAE {:.3}, correlation {:.3}",
+        cfg.horizon_days,
+        v.customers,
+        v.predicted_orders,
+        v.actual_orders,
+        v.mean_absolute_error,
+        v.correlation
+    );
+    if let Some(st) = &report.send_time {
+        println!();
+        println!(
+            "send time, {} held-out engagements (kappa {}, beta {}): hour-of-week hit@1 {:.3} hit@3 {:.3} \
+             (population best: {:.3} / {:.3}); hour-of-day hit@3 {:.3} (population {:.3})",
+            st.n_heldout,
+            st.kappa,
+            st.beta,
+            st.model.hour_of_week_hit_at_1,
+            st.model.hour_of_week_hit_at_3,
+            st.baseline.hour_of_week_hit_at_1,
+            st.baseline.hour_of_week_hit_at_3,
+            st.model.hour_of_day_hit_at_3,
+            st.baseline.hour_of_day_hit_at_3
+        );
+    }
+    if let Some(out) = &args.out {
+        std::fs::write(out, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", out.display()))?;
+        println!("report written to {}", out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
