@@ -319,7 +319,8 @@ fn sample_mask(ids: &[String], max_rows: usize) -> Vec<bool> {
 }
 
 /// Churn examples: customers with a purchase by `as_of`; positive = no purchase in the horizon.
-fn churn_examples(
+/// Returns row-major features, labels and the snapshot row of each example.
+pub fn churn_examples(
     s: &Snapshot,
     labels: &HashMap<String, Labels>,
     mask: Option<&[bool]>,
@@ -336,7 +337,7 @@ fn churn_examples(
     (x, y, rows)
 }
 
-fn affinity_labels(s: &Snapshot, labels: &HashMap<String, Labels>, c: usize) -> Vec<bool> {
+pub fn affinity_labels(s: &Snapshot, labels: &HashMap<String, Labels>, c: usize) -> Vec<bool> {
     s.ids
         .iter()
         .map(|id| {
@@ -358,7 +359,7 @@ fn masked(s: &Snapshot, y: &[bool], mask: &[bool]) -> (Vec<f64>, Vec<bool>) {
     (x, yy)
 }
 
-async fn labels(
+pub async fn labels(
     history: &History,
     as_of_us: i64,
     cfg: &TrainConfig,

@@ -23,6 +23,8 @@ enum Command {
     Validate(cmd::validate::Args),
     /// Generate a synthetic retail world with planted truth.
     Generate(cmd::generate::Args),
+    /// Compute point-in-time features at --as-of and write them to Parquet.
+    Features(cmd::features::Args),
     /// Backtest the models: fit at end − horizon, measure on the window after it.
     Evaluate(cmd::evaluate::Args),
     /// Convert external datasets into the data contract.
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => cmd::generate::run(a),
         Command::Import(a) => cmd::import::run(a),
         Command::Evaluate(a) => cmd::evaluate::run(a),
+        Command::Features(a) => cmd::features::run(a),
     };
     match result {
         Ok(code) => code,

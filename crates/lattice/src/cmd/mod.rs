@@ -1,4 +1,5 @@
 pub mod evaluate;
+pub mod features;
 pub mod generate;
 pub mod import;
 pub mod validate;
