@@ -17,3 +17,6 @@ pub mod validate;
 pub mod write;
 
 pub use error::{DataError, Result};
+
+/// The one arrow and parquet in the tree (DataFusion's), for crates that do not depend on it.
+pub use datafusion::{arrow, parquet};

@@ -1,9 +1,12 @@
 //! Lattice's models: fit and predict churn, category affinity, customer lifetime value and send
 //! time; evaluation metrics; model artifacts.
+pub mod artifact;
 pub mod clv;
 pub mod logistic;
 pub mod metrics;
 pub mod pipeline;
+pub mod score;
+pub mod train;
 
 /// Why a model could not be fitted or used.
 #[derive(Debug, thiserror::Error)]

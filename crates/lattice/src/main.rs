@@ -25,6 +25,10 @@ enum Command {
     Generate(cmd::generate::Args),
     /// Compute point-in-time features at --as-of and write them to Parquet.
     Features(cmd::features::Args),
+    /// Backtest, fit at the end of the data, and write a model directory.
+    Train(cmd::train::Args),
+    /// Write every customer's scores from a model directory (Parquet or CSV).
+    Score(cmd::score::Args),
     /// Backtest the models: fit at end − horizon, measure on the window after it.
     Evaluate(cmd::evaluate::Args),
     /// Convert external datasets into the data contract.
@@ -40,6 +44,8 @@ fn main() -> ExitCode {
         Command::Import(a) => cmd::import::run(a),
         Command::Evaluate(a) => cmd::evaluate::run(a),
         Command::Features(a) => cmd::features::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Score(a) => cmd::score::run(a),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,8 @@ pub mod evaluate;
 pub mod features;
 pub mod generate;
 pub mod import;
+pub mod score;
+pub mod train;
 pub mod validate;
 
 use anyhow::Context;

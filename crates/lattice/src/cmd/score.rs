@@ -1,0 +1,149 @@
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int32Type};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use lattice_data::write::ParquetFile;
+use lattice_models::artifact::{SNAPSHOT, verify};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Parquet,
+    Csv,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model directory written by `lattice train`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Output file.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Parquet)]
+    format: Format,
+}
+
+/// Score columns of the snapshot: everything after the features.
+fn is_score_column(name: &str, features: &[String]) -> bool {
+    name == "customer_id" || !features.iter().any(|f| f == name)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let manifest = verify(&args.model)?;
+    let features: Vec<String> = manifest
+        .feature_schema
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    let path = args.model.join(SNAPSHOT);
+    let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let keep: Vec<usize> = builder
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| is_score_column(f.name(), &features))
+        .map(|(i, _)| i)
+        .collect();
+    let mask = datafusion::parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), keep);
+    let reader = builder.with_projection(mask).build()?;
+    let mut rows = 0usize;
+    match args.format {
+        Format::Parquet => {
+            let mut out: Option<ParquetFile> = None;
+            for batch in reader {
+                let batch = batch?;
+                let w = match &mut out {
+                    Some(w) => w,
+                    None => out.insert(ParquetFile::create(&args.out, batch.schema())?),
+                };
+                rows += batch.num_rows();
+                w.write(&batch)?;
+            }
+            if let Some(w) = out {
+                w.finish()?;
+            }
+        }
+        Format::Csv => {
+            let f = std::fs::File::create(&args.out)
+                .with_context(|| format!("creating {}", args.out.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            let mut header = false;
+            for batch in reader {
+                let batch = batch?;
+                if !header {
+                    let names: Vec<&str> = batch
+                        .schema_ref()
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect();
+                    writeln!(w, "{}", names.join(","))?;
+                    header = true;
+                }
+                rows += batch.num_rows();
+                write_csv(&mut w, &batch)?;
+            }
+            w.flush()?;
+        }
+    }
+    println!(
+        "scored {rows} customers with model {} (as of {}) → {}",
+        manifest.name,
+        manifest.as_of,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// CSV cells: numbers as is, lists joined with ';' (quoted), strings quoted when needed.
+fn write_csv(w: &mut impl Write, b: &RecordBatch) -> anyhow::Result<()> {
+    for r in 0..b.num_rows() {
+        let mut cells = Vec::with_capacity(b.num_columns());
+        for c in b.columns() {
+            if c.is_null(r) {
+                cells.push(String::new());
+                continue;
+            }
+            cells.push(match c.data_type() {
+                DataType::Utf8 => quote(c.as_string::<i32>().value(r)),
+                DataType::Float64 => c.as_primitive::<Float64Type>().value(r).to_string(),
+                DataType::Int32 => c.as_primitive::<Int32Type>().value(r).to_string(),
+                DataType::List(_) => {
+                    let v = c.as_list::<i32>().value(r);
+                    let items: Vec<String> = match v.data_type() {
+                        DataType::Int32 => v
+                            .as_primitive::<Int32Type>()
+                            .iter()
+                            .flatten()
+                            .map(|x| x.to_string())
+                            .collect(),
+                        _ => v
+                            .as_string::<i32>()
+                            .iter()
+                            .flatten()
+                            .map(str::to_string)
+                            .collect(),
+                    };
+                    quote(&items.join(";"))
+                }
+                other => anyhow::bail!("unexpected column type {other} in the snapshot"),
+            });
+        }
+        writeln!(w, "{}", cells.join(","))?;
+    }
+    Ok(())
+}
+
+fn quote(s: &str) -> String {
+    if s.contains([',', '"', '\n', ';']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}

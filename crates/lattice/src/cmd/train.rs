@@ -1,0 +1,66 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use lattice_models::pipeline::TrainConfig;
+use lattice_models::train::{TrainOptions, train};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Data directory (see docs/data-contract.md).
+    #[arg(long)]
+    data: PathBuf,
+    /// Model directory to write, e.g. models/NAME (replaced atomically if it exists).
+    #[arg(long)]
+    out: PathBuf,
+    /// Fit with data up to this instant (YYYY-MM-DD = end of that day UTC); default: the end of
+    /// the data.
+    #[arg(long, value_parser = super::parse_instant)]
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+    /// Churn horizon in days: churn = no purchase in the next N days.
+    #[arg(long, default_value_t = 60)]
+    horizon_days: i64,
+    /// Affinity window in days.
+    #[arg(long, default_value_t = 28)]
+    affinity_days: i64,
+    /// Skip the backtest (no metrics.json; send-time smoothing takes its defaults).
+    #[arg(long)]
+    no_backtest: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let name = args
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .context("--out needs a directory name")?;
+    let opts = TrainOptions {
+        name,
+        config: TrainConfig {
+            horizon_days: args.horizon_days,
+            affinity_days: args.affinity_days,
+            ..Default::default()
+        },
+        as_of_us: args.as_of.map(|t| t.timestamp_micros()),
+        backtest: !args.no_backtest,
+    };
+    let started = Instant::now();
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let t = rt.block_on(train(&args.data, &args.out, &opts))?;
+    let m = &t.manifest;
+    println!(
+        "trained {} at {} on {} events: {} customers, {} features, {} categories, in {:.1} s",
+        t.dir.display(),
+        m.as_of,
+        m.data.events,
+        m.customers,
+        m.feature_schema.len(),
+        m.categories.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for (k, v) in &m.metrics {
+        println!("  {k:<32} {v:.4}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
