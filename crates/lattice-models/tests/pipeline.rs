@@ -94,3 +94,24 @@ fn too_short_a_history_is_a_clear_error() {
     assert!(err.contains("too short for a 60-day horizon"), "{err}");
     assert!(err.contains("at least 121 days"), "{err}");
 }
+
+#[test]
+fn categories_without_enough_positives_fall_back_to_smoothed_history() {
+    // No category of the sample has 10,000 positives: every one must fall back, and the
+    // fallback must still rank customers by their own category history.
+    let cfg = TrainConfig {
+        min_positives: 10_000,
+        ..Default::default()
+    };
+    let b = run(&data("sample"), &cfg).unwrap();
+    assert_eq!(b.affinity.len(), 8);
+    for a in &b.affinity {
+        assert_eq!(a.model, "smoothed", "{}", a.category);
+        let auc = a.metrics.auc.unwrap();
+        assert!(
+            auc > 0.7 && a.metrics.log_loss.is_finite(),
+            "{} AUC {auc}",
+            a.category
+        );
+    }
+}
