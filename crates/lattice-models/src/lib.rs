@@ -2,6 +2,7 @@
 //! time; evaluation metrics; model artifacts.
 pub mod artifact;
 pub mod clv;
+pub mod dump;
 pub mod logistic;
 pub mod metrics;
 pub mod pipeline;

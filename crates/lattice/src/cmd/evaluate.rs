@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use lattice_data::settings::Settings;
 use lattice_features::{History, load_profiles};
+use lattice_models::dump::write_backtest_features;
 use lattice_models::pipeline::{TrainConfig, backtest};
 
 #[derive(clap::Args)]
@@ -20,6 +21,11 @@ pub struct Args {
     /// Write the full report (reliability tables, deciles, per-category metrics) as JSON.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also write the backtest's training, validation and test rows (features, labels, BG/NBD
+    /// summaries, and Lattice's test predictions) to DIR/{train,valid,test}.parquet and
+    /// DIR/meta.json, for `scripts/baselines.py`.
+    #[arg(long, value_name = "DIR")]
+    dump_features: Option<PathBuf>,
 }
 
 fn f(v: Option<f64>) -> String {
@@ -34,10 +40,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
-    let (_, report) = rt.block_on(async {
+    let (report, dump) = rt.block_on(async {
         let history = History::open(&args.data).await?;
         let profiles = load_profiles(&args.data)?;
-        anyhow::Ok(backtest(&history, &profiles, &settings, &cfg).await?)
+        let (fitted, report) = backtest(&history, &profiles, &settings, &cfg).await?;
+        let dump = match &args.dump_features {
+            Some(dir) => Some(
+                write_backtest_features(dir, &history, &profiles, &fitted)
+                    .await
+                    .with_context(|| format!("writing the feature dump to {}", dir.display()))?,
+            ),
+            None => None,
+        };
+        anyhow::Ok((report, dump))
     })?;
     let c = &report.churn;
     println!(
@@ -115,6 +130,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::fs::write(out, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", out.display()))?;
         println!("report written to {}", out.display());
+    }
+    if let (Some(dir), Some(meta)) = (&args.dump_features, &dump) {
+        let rows: Vec<String> = meta
+            .splits
+            .iter()
+            .map(|s| format!("{} {} rows as of {}", s.name, s.rows, s.as_of))
+            .collect();
+        println!(
+            "backtest rows written to {} ({})",
+            dir.display(),
+            rows.join(", ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
