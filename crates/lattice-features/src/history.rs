@@ -160,15 +160,41 @@ impl History {
         as_of_us: i64,
         categories: &[String],
     ) -> Result<Vec<(String, Aggregates)>> {
-        let batches = self
-            .query(&aggregates_query(as_of_us, categories, TS_US))
-            .await?;
+        let batches = self.aggregate_batches(as_of_us, categories).await?;
         let mut out = Vec::new();
         for b in &batches {
             read_aggregates(b, categories.len(), &mut out)?;
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
+    }
+
+    /// The raw result of the aggregation query ([`aggregates_query`]), one row per customer in
+    /// no particular order, as DataFusion returns it: what `lattice features --query-only` times
+    /// against another engine running the same SQL text.
+    pub async fn aggregate_batches(
+        &self,
+        as_of_us: i64,
+        categories: &[String],
+    ) -> Result<Vec<RecordBatch>> {
+        let sql = aggregates_query(as_of_us, categories, TS_US);
+        let ctx = self.aggregation_context();
+        Ok(ctx.sql(&sql).await?.collect().await?)
+    }
+
+    /// The session for [`aggregates_query`]: the same tables, with round-robin repartitioning
+    /// off. The order-level aggregate reads the one stream that comes out of the window over
+    /// orders sorted by (customer, time); split round-robin, a customer's orders could land in
+    /// two partial sums, and the spend and squared-gap sums would then be added in another
+    /// order than the time order, which changes their last bits from run to run.
+    fn aggregation_context(&self) -> SessionContext {
+        let mut state = self.ctx.state();
+        state
+            .config_mut()
+            .options_mut()
+            .optimizer
+            .enable_round_robin_repartition = false;
+        SessionContext::new_with_state(state)
     }
 
     /// Labels after `as_of` for customers who purchased in the window; customers absent from

@@ -21,7 +21,11 @@ pub fn aggregates_query(as_of_us: i64, categories: &[String], ts_us: &str) -> St
         since(2 * QUARTER_DAYS),
         since(YEAR_DAYS),
     );
-    let count = |cond: &str| format!("SUM(CASE WHEN {cond} THEN 1.0 ELSE 0.0 END)");
+    // Counts as `COUNT(CASE …)`: DataFusion evaluates it a fifth faster than the equivalent
+    // `SUM(CASE WHEN … THEN 1.0 ELSE 0.0 END)` and DuckDB about as fast (a `FILTER` clause is
+    // faster still on DataFusion but a third slower on DuckDB). The values are the same
+    // integers, as doubles.
+    let count = |cond: &str| format!("CAST(COUNT(CASE WHEN {cond} THEN 1 END) AS DOUBLE)");
     let mut cat_cols = String::new();
     for (i, c) in categories.iter().enumerate() {
         let c = literal(c);
@@ -33,6 +37,13 @@ pub fn aggregates_query(as_of_us: i64, categories: &[String], ts_us: &str) -> St
             )),
         ));
     }
+    // The gap to the previous order comes from one window ordered by (customer, time) whose
+    // rows are then matched to the same customer, rather than `PARTITION BY customer_id`:
+    // DataFusion keeps per-partition state in its streaming window operator, which costs more
+    // than the rest of the order pipeline with a million small partitions. Same values: the
+    // first order of a customer has no gap, and ties in time give a gap of 0 either way. The
+    // price: this window runs in one partition (fine for millions of orders on one machine; to
+    // revisit before the plan runs on a cluster).
     format!(
         "WITH e AS (
   SELECT customer_id, {ts_us} AS t, event_type, channel, category, amount, order_id, sentiment
@@ -45,8 +56,10 @@ o AS (
 ),
 g AS (
   SELECT customer_id, t, amount,
-    CAST(t - LAG(t) OVER (PARTITION BY customer_id ORDER BY t) AS DOUBLE) / {DAY_US}.0 AS gap
+    CASE WHEN LAG(customer_id) OVER w = customer_id
+      THEN CAST(t - LAG(t) OVER w AS DOUBLE) / {DAY_US}.0 END AS gap
   FROM o
+  WINDOW w AS (ORDER BY customer_id, t)
 ),
 og AS (
   SELECT customer_id,

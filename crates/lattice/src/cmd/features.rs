@@ -8,6 +8,8 @@ use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray}
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use lattice_data::settings::Settings;
 use lattice_data::write::ParquetFile;
+use lattice_features::history::TS_US;
+use lattice_features::sql::aggregates_query;
 use lattice_features::{FeatureContext, History, feature_frame, load_profiles};
 
 #[derive(clap::Args)]
@@ -19,33 +21,86 @@ pub struct Args {
     #[arg(long, value_parser = super::parse_instant)]
     as_of: Option<chrono::DateTime<chrono::Utc>>,
     /// Output Parquet file: customer_id, then one f64 column per feature.
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present_any = ["print_sql", "query_only"])]
+    out: Option<PathBuf>,
+    /// Print the aggregation SQL for this as_of and category vocabulary, in the given dialect
+    /// (over a table or view named `events` in the contract's schema), and exit. Used by
+    /// scripts/bench_features.py to run the very same aggregation on DuckDB.
+    #[arg(long, value_enum, conflicts_with_all = ["out", "query_only"])]
+    print_sql: Option<Dialect>,
+    /// Run only the aggregation query (materialised in memory as Arrow batches) and print its
+    /// timing; no feature matrix, nothing written. For benchmarks.
+    #[arg(long, conflicts_with = "out")]
+    query_only: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Dialect {
+    /// DataFusion, as Lattice runs it: `ts` as `arrow_cast(ts, 'Int64')`.
+    Datafusion,
+    /// DuckDB: `ts` as `epoch_us(ts)`.
+    Duckdb,
+}
+
+impl Dialect {
+    fn ts_us(self) -> &'static str {
+        match self {
+            Dialect::Datafusion => TS_US,
+            Dialect::Duckdb => "epoch_us(ts)",
+        }
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let settings = Settings::load_or_default(&args.data.join("lattice.toml"))?;
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let started = Instant::now();
-    let (frame, events, open_secs) = rt.block_on(async {
-        let history = History::open(&args.data).await?;
-        let open_secs = started.elapsed().as_secs_f64();
-        let as_of = args
-            .as_of
-            .map_or(history.last_event_us, |t| t.timestamp_micros());
-        let categories = history.categories(as_of).await?;
-        let ctx = FeatureContext {
-            categories,
-            tiers: settings.tiers.clone(),
+    let history = rt.block_on(History::open(&args.data))?;
+    let open_secs = started.elapsed().as_secs_f64();
+    let as_of = args
+        .as_of
+        .map_or(history.last_event_us, |t| t.timestamp_micros());
+    let t = Instant::now();
+    let categories = rt.block_on(history.categories(as_of))?;
+    let categories_secs = t.elapsed().as_secs_f64();
+
+    if let Some(dialect) = args.print_sql {
+        println!("{};", aggregates_query(as_of, &categories, dialect.ts_us()));
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    if args.query_only {
+        let (t, cpu) = (Instant::now(), cpu_secs());
+        let batches = rt.block_on(history.aggregate_batches(as_of, &categories))?;
+        let query_secs = t.elapsed().as_secs_f64();
+        let cpu = match (cpu, cpu_secs()) {
+            (Some(a), Some(b)) => format!(", {:.3} s CPU", b - a),
+            _ => String::new(),
         };
-        let profiles = load_profiles(&args.data)?;
-        anyhow::Ok((
-            feature_frame(&history, &profiles, &ctx, as_of).await?,
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let columns = batches.first().map_or(0, RecordBatch::num_columns);
+        println!(
+            "aggregation query: {rows} rows × {columns} columns from {} events in {query_secs:.3} s{cpu} \
+             ({:.0} events/s; validation pass {open_secs:.3} s, categories {categories_secs:.3} s)",
             history.events,
-            open_secs,
-        ))
-    })?;
-    let total = started.elapsed().as_secs_f64();
+            history.events as f64 / query_secs,
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let out = args.out.context("--out is required")?;
+    let t = Instant::now();
+    let ctx = FeatureContext {
+        categories,
+        tiers: settings.tiers.clone(),
+    };
+    let profiles = load_profiles(&args.data)?;
+    let profiles_secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let frame = rt.block_on(feature_frame(&history, &profiles, &ctx, as_of))?;
+    let aggregation_secs = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
     let mut fields = vec![Field::new("customer_id", DataType::Utf8, false)];
     fields.extend(
         frame
@@ -60,18 +115,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cols.push(Arc::new(Float64Array::from(v)));
     }
     let batch = RecordBatch::try_new(schema.clone(), cols)?;
-    let mut file = ParquetFile::create(&args.out, schema)?;
+    let mut file = ParquetFile::create(&out, schema)?;
     file.write(&batch)?;
     file.finish()?;
+    let write_secs = t.elapsed().as_secs_f64();
+    let total = started.elapsed().as_secs_f64();
     println!(
-        "{} customers × {} features from {} events in {:.2} s (validation pass {:.2} s, aggregation {:.2} s) → {}",
+        "{} customers × {} features from {} events in {total:.2} s (validation pass {open_secs:.2} s, \
+         categories {categories_secs:.2} s, profiles {profiles_secs:.2} s, aggregation and features \
+         {aggregation_secs:.2} s, write {write_secs:.2} s) → {}",
         frame.rows(),
         frame.names.len(),
-        events,
-        total,
-        open_secs,
-        total - open_secs,
-        args.out.display()
+        history.events,
+        out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// CPU time (user + system, all threads) of this process so far, where `/proc` tells it
+/// (Linux, assuming the usual 100 clock ticks a second).
+fn cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
