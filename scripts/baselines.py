@@ -394,14 +394,14 @@ def run(dump: Path, report: Path | None, name: str, boot: int = BOOTSTRAP) -> di
             }
 
     # ---- CLV: purchases in the horizon --------------------------------------------------
-    # BG/NBD predicts orders (distinct order ids, as its frequency counts them); the
-    # purchase-line count is what `lattice evaluate` prints as "actual".
+    # BG/NBD predicts orders (distinct order ids, as its frequency counts them). The label's
+    # `purchases_in_horizon` counts the same orders; the two must agree (cross-check).
     actual = pop["orders_in_horizon"].to_numpy()
     out["clv"] = {
         "lifetimes BG/NBD": clv_metrics(bgs["expected"], actual),
         "Lattice BG/NBD": clv_metrics(pop["bgnbd_expected_purchases"].to_numpy(), actual),
     }
-    out["clv_purchase_lines_in_horizon"] = float(pop["purchases_in_horizon"].sum())
+    out["clv_label_orders_in_horizon"] = float(pop["purchases_in_horizon"].sum())
     lat_bg = meta.get("clv_at_test_cutoff", {}).get("bgnbd")
     if lat_bg:
         params["lattice_bgnbd"] = lat_bg
@@ -509,8 +509,8 @@ def markdown(r: dict) -> str:
         lines += ["", "**Affinity**: no categories in this data."]
     lines += [
         "",
-        f"**Orders in {r['horizon_days']} days** (churn population; actual = distinct orders, "
-        f"{r['clv_purchase_lines_in_horizon']:.0f} purchase lines)",
+        f"**Orders in {r['horizon_days']} days** (churn population; actual = distinct orders; "
+        f"the label query counts {r['clv_label_orders_in_horizon']:.0f})",
         "",
         "| model | customers | predicted orders | actual orders | MAE | correlation |",
         "|---|---:|---:|---:|---:|---:|",

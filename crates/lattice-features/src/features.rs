@@ -27,6 +27,11 @@ pub fn slug(name: &str) -> String {
         .collect()
 }
 
+/// Base features. The customers table's current-state columns (points balance, consent, the
+/// stored tier) are left out on purpose: they describe the end of the data, so at a past
+/// cutoff they would leak the future (a balance earned by later purchases, an unsubscribe that
+/// followed churn). The tier comes from point-in-time spend instead; the current-state columns
+/// reach decisioning as customer attributes, not as model inputs.
 const BASE: &[&str] = &[
     "has_purchase",
     "recency_days",
@@ -67,12 +72,8 @@ const BASE: &[&str] = &[
     "spend_365d",
     "tier_index",
     "to_next_tier",
-    "points_balance",
     "days_to_birthday",
     "days_to_anniversary",
-    "consent_email",
-    "consent_sms",
-    "consent_push",
 ];
 
 impl FeatureContext {
@@ -193,12 +194,8 @@ impl FeatureContext {
             a.spend_365d,
             tier_index,
             to_next,
-            p.points_balance.unwrap_or(0.0),
             birthday,
             anniversary,
-            f64::from(u8::from(p.consent_email)),
-            f64::from(u8::from(p.consent_sms)),
-            f64::from(u8::from(p.consent_push)),
         ];
         out[..BASE.len()].copy_from_slice(&base);
         let k = self.categories.len();

@@ -31,6 +31,7 @@ pub struct History {
 /// Labels of one customer after `as_of`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Labels {
+    /// Distinct orders (a purchase line without an order id is an order of its own).
     pub purchases_in_horizon: f64,
     /// Per category: 1.0 if a purchase line of it falls in the affinity window.
     pub categories: Vec<f64>,
@@ -233,6 +234,46 @@ impl History {
                         categories: cats.iter().map(|c| c.value(r)).collect(),
                     },
                 );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One contact (an action sent to a customer), as the decision layer needs it for cooldowns and
+/// frequency caps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactRecord {
+    pub action_id: Option<String>,
+    pub channel: Option<String>,
+    pub at_us: i64,
+}
+
+impl History {
+    /// Contacts in `(from_us, to_us]` per customer, oldest first.
+    pub async fn contacts(
+        &self,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<HashMap<String, Vec<ContactRecord>>> {
+        let sql = format!(
+            "SELECT customer_id, action_id, channel, {TS_US} AS t FROM events
+WHERE event_type = 'contact' AND {TS_US} > {from_us} AND {TS_US} <= {to_us}
+ORDER BY customer_id, t"
+        );
+        let mut out: HashMap<String, Vec<ContactRecord>> = HashMap::new();
+        for b in self.query(&sql).await? {
+            let (ids, actions, channels) =
+                (utf8(b.column(0))?, utf8(b.column(1))?, utf8(b.column(2))?);
+            let t = i64_col(&b, "t")?;
+            for r in 0..b.num_rows() {
+                out.entry(ids.value(r).to_string())
+                    .or_default()
+                    .push(ContactRecord {
+                        action_id: opt_s(&actions, r).map(str::to_string),
+                        channel: opt_s(&channels, r).map(str::to_string),
+                        at_us: t.value(r),
+                    });
             }
         }
         Ok(out)

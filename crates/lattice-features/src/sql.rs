@@ -150,9 +150,11 @@ pub fn labels_query(
     }
     format!(
         "SELECT customer_id,
-  SUM(CASE WHEN t <= {h} THEN 1.0 ELSE 0.0 END) AS purchases_in_horizon{cat_cols}
+  CAST(COUNT(DISTINCT CASE WHEN t <= {h} THEN o END) AS DOUBLE) AS purchases_in_horizon{cat_cols}
 FROM (
-  SELECT customer_id, {ts_us} AS t, category FROM events
+  SELECT customer_id, {ts_us} AS t, category,
+    COALESCE(order_id, CAST({ts_us} AS VARCHAR)) AS o
+  FROM events
   WHERE event_type = 'purchase' AND {ts_us} > {as_of_us} AND {ts_us} <= {end}
 )
 GROUP BY customer_id"

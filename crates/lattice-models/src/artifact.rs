@@ -7,6 +7,7 @@
 //!   weights.json      every fitted model, readable from a notebook
 //!   snapshot.parquet  per customer: features at as_of, scores, send times
 //!   metrics.json      the backtest report (when one was run)
+//!   report.html       the model and its backtest for people: tables and SVG plots
 //! ```
 //!
 //! A model directory is written under a temporary name beside its destination and renamed
@@ -27,6 +28,10 @@ pub const MANIFEST: &str = "manifest.json";
 pub const WEIGHTS: &str = "weights.json";
 pub const SNAPSHOT: &str = "snapshot.parquet";
 pub const METRICS: &str = "metrics.json";
+pub const REPORT: &str = "report.html";
+/// Copied from the data directory when present: the action catalog and program settings.
+pub const ACTIONS: &str = "actions.toml";
+pub const SETTINGS: &str = "lattice.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
@@ -149,6 +154,11 @@ impl ModelWriter {
     pub fn write_json<T: Serialize>(&self, file: &str, value: &T) -> Result<(), ArtifactError> {
         let path = self.path(file);
         let text = serde_json::to_vec_pretty(value).map_err(|e| invalid(&path, e.to_string()))?;
+        std::fs::write(&path, text).map_err(io(&path))
+    }
+
+    pub fn write_text(&self, file: &str, text: &str) -> Result<(), ArtifactError> {
+        let path = self.path(file);
         std::fs::write(&path, text).map_err(io(&path))
     }
 

@@ -221,10 +221,9 @@ pub async fn write_backtest_features(
                 churn_p[i] = Some(p);
             }
             t_cols.f64("lattice_churn_probability", churn_p);
-            let mut scratch = vec![0.0; snap.width];
             for (c, m) in fitted.affinity.iter().enumerate() {
                 let v = (0..n)
-                    .map(|i| Some(m.predict(snap.row(i), &snap.aggregates[i], c, &mut scratch)))
+                    .map(|i| Some(m.predict(snap.row(i), &snap.aggregates[i], c)))
                     .collect();
                 t_cols.f64(&format!("lattice_affinity_{}", slugs[c]), v);
             }

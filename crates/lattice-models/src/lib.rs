@@ -1,11 +1,13 @@
 //! Lattice's models: fit and predict churn, category affinity, customer lifetime value and send
 //! time; evaluation metrics; model artifacts.
+pub mod affinity;
 pub mod artifact;
 pub mod clv;
 pub mod dump;
 pub mod logistic;
 pub mod metrics;
 pub mod pipeline;
+pub mod report;
 pub mod score;
 pub mod train;
 
@@ -18,3 +20,4 @@ pub enum ModelError {
     Fit(String),
 }
 pub mod sendtime;
+pub mod snapshot;

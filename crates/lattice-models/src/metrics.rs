@@ -102,6 +102,52 @@ pub fn ece(probs: &[f64], labels: &[bool], bins: usize) -> f64 {
         .sum()
 }
 
+/// At most this many points are kept of a ROC curve (see [`roc`]).
+pub const ROC_POINTS: usize = 200;
+
+/// The ROC curve as (false positive rate, true positive rate) points from (0, 0) to (1, 1), one
+/// per distinct score (ties form one step, the diagonal segment that gives them half credit),
+/// thinned to at most [`ROC_POINTS`]: a point is kept when the curve has travelled at least
+/// 2 / (`ROC_POINTS` − 2) in FPR + TPR since the last kept one (the whole curve travels 2), and
+/// the end points are always kept. Rates are rounded to 4 decimals. Empty when only one class
+/// is present.
+pub fn roc(scores: &[f64], labels: &[bool]) -> Vec<(f64, f64)> {
+    assert_eq!(scores.len(), labels.len());
+    let pos = labels.iter().filter(|&&y| y).count();
+    let neg = labels.len() - pos;
+    if pos == 0 || neg == 0 {
+        return Vec::new();
+    }
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let step = 2.0 / (ROC_POINTS - 2) as f64;
+    let round = |v: f64| (v * 1e4).round() / 1e4;
+    let mut out = vec![(0.0, 0.0)];
+    let (mut last_fpr, mut last_tpr) = (0.0, 0.0);
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        for &k in &idx[i..=j] {
+            if labels[k] {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+        }
+        i = j + 1;
+        let (fpr, tpr) = (fp as f64 / neg as f64, tp as f64 / pos as f64);
+        if i == idx.len() || (fpr - last_fpr) + (tpr - last_tpr) >= step {
+            out.push((round(fpr), round(tpr)));
+            (last_fpr, last_tpr) = (fpr, tpr);
+        }
+    }
+    out
+}
+
 /// Positive rate per score decile, highest scores first, and its lift over the base rate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decile {
@@ -150,6 +196,10 @@ pub struct BinaryMetrics {
     pub top_decile_lift: f64,
     pub reliability: Vec<ReliabilityBin>,
     pub deciles: Vec<Decile>,
+    /// ROC curve points (false positive rate, true positive rate), see [`roc`]; absent from
+    /// reports written before it was added.
+    #[serde(default)]
+    pub roc: Vec<(f64, f64)>,
 }
 
 impl BinaryMetrics {
@@ -167,6 +217,7 @@ impl BinaryMetrics {
             top_decile_lift: top.map_or(0.0, |d| d.lift),
             reliability: reliability(probs, labels, 10),
             deciles: d,
+            roc: roc(probs, labels),
         }
     }
 }
@@ -212,6 +263,59 @@ mod tests {
         }
         assert!(ece(&p, &y, 10) < 1e-12);
         assert!(ece(&[0.9; 20], &y, 10) > 0.4);
+    }
+
+    /// Area under a polyline of (FPR, TPR) points by the trapezoid rule.
+    fn trapezoid(points: &[(f64, f64)]) -> f64 {
+        points
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0)
+            .sum()
+    }
+
+    #[test]
+    fn roc_curve_matches_auc() {
+        let s = [0.1, 0.4, 0.35, 0.8];
+        let y = [false, false, true, true];
+        assert_eq!(
+            roc(&s, &y),
+            [(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]
+        );
+        assert!((trapezoid(&roc(&s, &y)) - auc(&s, &y).unwrap()).abs() < 1e-12);
+        // Ties are one diagonal step: half credit, as in `auc`.
+        assert_eq!(roc(&[0.5, 0.5], &[false, true]), [(0.0, 0.0), (1.0, 1.0)]);
+        assert!(roc(&[0.1, 0.2], &[true, true]).is_empty());
+
+        // Many distinct scores: thinned to at most ROC_POINTS, ends kept, area preserved.
+        let mut state = 7u64;
+        let mut rand = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let s: Vec<f64> = (0..20_000).map(|_| rand()).collect();
+        let y: Vec<bool> = s.iter().map(|&p| rand() < p).collect();
+        let r = roc(&s, &y);
+        assert!(
+            r.len() <= ROC_POINTS && r.len() > ROC_POINTS / 2,
+            "{}",
+            r.len()
+        );
+        assert_eq!((r[0], r[r.len() - 1]), ((0.0, 0.0), (1.0, 1.0)));
+        assert!(r.windows(2).all(|w| w[1].0 >= w[0].0 && w[1].1 >= w[0].1));
+        let a = auc(&s, &y).unwrap();
+        assert!((trapezoid(&r) - a).abs() < 2e-3, "{} vs {a}", trapezoid(&r));
+    }
+
+    #[test]
+    fn metrics_without_roc_still_load() {
+        let m = BinaryMetrics::compute(&[0.2, 0.7, 0.4], &[false, true, false]);
+        let mut v = serde_json::to_value(&m).unwrap();
+        v.as_object_mut().unwrap().remove("roc");
+        let old: BinaryMetrics = serde_json::from_value(v).unwrap();
+        assert!(old.roc.is_empty());
+        assert_eq!(old.auc, m.auc);
     }
 
     #[test]

@@ -8,10 +8,12 @@
 
 use std::collections::HashMap;
 
+use lattice_features::features::slug;
 use lattice_features::{Aggregates, FeatureContext, History, Labels, Profile};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
+use crate::affinity::{CATEGORY_INPUTS, CategoryInputs, CategoryLogistic};
 use crate::clv::{BgNbd, FitOptions, GammaGamma, RfmRow};
 use crate::logistic::{ALPHAS, Examples, LogisticModel, fit_calibrated};
 use crate::metrics::{BinaryMetrics, auc};
@@ -267,7 +269,7 @@ pub async fn snapshot(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AffinityModel {
-    Logistic(LogisticModel),
+    Logistic(CategoryLogistic),
     /// p = base_rate × (lines_c + m·share) / (lines + m) / share, clipped to [0, 1].
     Smoothed {
         base_rate: f64,
@@ -283,9 +285,9 @@ pub struct CategoryModel {
 }
 
 impl CategoryModel {
-    pub fn predict(&self, row: &[f64], a: &Aggregates, index: usize, scratch: &mut [f64]) -> f64 {
+    pub fn predict(&self, row: &[f64], a: &Aggregates, index: usize) -> f64 {
         match &self.model {
-            AffinityModel::Logistic(m) => m.predict(row, scratch),
+            AffinityModel::Logistic(m) => m.predict(row),
             AffinityModel::Smoothed {
                 base_rate,
                 population_share,
@@ -348,11 +350,17 @@ pub fn affinity_labels(s: &Snapshot, labels: &HashMap<String, Labels>, c: usize)
         .collect()
 }
 
-fn masked(s: &Snapshot, y: &[bool], mask: &[bool]) -> (Vec<f64>, Vec<bool>) {
+/// The rows of `mask`, each followed by its category inputs, and their labels.
+fn masked(
+    s: &Snapshot,
+    y: &[bool],
+    mask: &[bool],
+    inputs: &CategoryInputs,
+) -> (Vec<f64>, Vec<bool>) {
     let (mut x, mut yy) = (Vec::new(), Vec::new());
     for i in 0..s.ids.len() {
         if mask[i] {
-            x.extend_from_slice(s.row(i));
+            inputs.extend(s.row(i), &mut x);
             yy.push(y[i]);
         }
     }
@@ -428,19 +436,24 @@ pub async fn fit(
     for (c, name) in context.categories.iter().enumerate() {
         let yt = affinity_labels(&train, &l_train, c);
         let yv = affinity_labels(&valid, &l_valid, c);
-        let (xt_c, yt_c) = masked(&train, &yt, &m_train);
-        let (xv_c, yv_c) = masked(&valid, &yv, &m_valid);
+        let inputs = CategoryInputs::new(&feature_names, &slug(name), context.categories.len())
+            .ok_or_else(|| {
+                ModelError::Fit(format!("affinity model for {name:?}: no share column"))
+            })?;
+        let (xt_c, yt_c) = masked(&train, &yt, &m_train, &inputs);
+        let (xv_c, yv_c) = masked(&valid, &yv, &m_valid, &inputs);
         let pos = |y: &[bool]| y.iter().filter(|&&v| v).count();
         let model = if pos(&yt_c) >= cfg.min_positives && pos(&yv_c) >= cfg.min_positives {
-            AffinityModel::Logistic(
-                fit_calibrated(
-                    &feature_names,
-                    Examples { x: &xt_c, y: &yt_c },
-                    Examples { x: &xv_c, y: &yv_c },
-                    &cfg.alphas,
-                )
-                .map_err(|e| ModelError::Fit(format!("affinity model for {name:?}: {e}")))?,
+            let mut names = feature_names.clone();
+            names.extend(CATEGORY_INPUTS.iter().map(|n| n.to_string()));
+            let model = fit_calibrated(
+                &names,
+                Examples { x: &xt_c, y: &yt_c },
+                Examples { x: &xv_c, y: &yv_c },
+                &cfg.alphas,
             )
+            .map_err(|e| ModelError::Fit(format!("affinity model for {name:?}: {e}")))?;
+            AffinityModel::Logistic(CategoryLogistic { model, inputs })
         } else {
             let lines: f64 = train
                 .aggregates
@@ -599,12 +612,11 @@ pub async fn backtest(
     let p_bg: Vec<f64> = x.chunks_exact(k).map(|r| r[k - 2]).collect();
     let churn = BinaryMetrics::compute(&p, &y);
 
-    let mut scratch = vec![0.0; k];
     let mut affinity = Vec::new();
     for (c, m) in fitted.affinity.iter().enumerate() {
         let yc = affinity_labels(&test, &l_test, c);
         let pc: Vec<f64> = (0..test.ids.len())
-            .map(|i| m.predict(test.row(i), &test.aggregates[i], c, &mut scratch))
+            .map(|i| m.predict(test.row(i), &test.aggregates[i], c))
             .collect();
         affinity.push(CategoryMetrics {
             category: m.category.clone(),

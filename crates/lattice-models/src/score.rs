@@ -50,7 +50,7 @@ impl Models {
                 .affinity
                 .iter()
                 .enumerate()
-                .map(|(c, m): (usize, &CategoryModel)| m.predict(row, a, c, scratch))
+                .map(|(c, m): (usize, &CategoryModel)| m.predict(row, a, c))
                 .collect(),
         }
     }
@@ -58,5 +58,79 @@ impl Models {
     /// Send-time recommendations per channel (email, sms, push, then all activity).
     pub fn send_times(&self, counts: &CustomerCounts<'_>) -> [SendTimeRecommendation; 4] {
         Channel::ALL.map(|c| self.send_time.recommend(counts, c))
+    }
+
+    /// Scores a customer who is not in the snapshot, from named feature values at the model's
+    /// as_of (the caller's own feature pipeline, or `lattice features`). The BG/NBD features
+    /// are computed here from `frequency`, `recency_days`, `gap_mean_days` and `monetary_total`;
+    /// every other feature of the model is required. Returns the full row and the score, or
+    /// the names that are missing or not finite.
+    pub fn score_inline(
+        &self,
+        value: impl Fn(&str) -> Option<f64>,
+    ) -> Result<(Vec<f64>, CustomerScore), InlineError> {
+        let f = &self.fitted;
+        let clv_start = f.feature_names.len() - crate::pipeline::CLV_FEATURES.len();
+        let mut row = vec![0.0; f.feature_names.len()];
+        let (mut missing, mut invalid) = (Vec::new(), Vec::new());
+        for (j, name) in f.feature_names[..clv_start].iter().enumerate() {
+            match value(name) {
+                Some(v) if v.is_finite() => row[j] = v,
+                Some(_) => invalid.push(name.clone()),
+                None => missing.push(name.clone()),
+            }
+        }
+        if !missing.is_empty() || !invalid.is_empty() {
+            return Err(InlineError { missing, invalid });
+        }
+        let at = |n: &str| {
+            f.feature_names
+                .iter()
+                .position(|x| x == n)
+                .map_or(0.0, |j| row[j])
+        };
+        let a = inline_aggregates(f, &at);
+        let horizon = f.config.horizon_days;
+        let bg = f.clv.features(&a, f.cutoff_us, horizon);
+        row[clv_start..].copy_from_slice(&bg);
+        let mut scratch = vec![0.0; row.len()];
+        let score = self.score(&row, &a, &mut scratch);
+        Ok((row, score))
+    }
+}
+
+/// Features an inline record lacks or gives as NaN/infinite.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("missing features: {missing:?}; not finite: {invalid:?}")]
+pub struct InlineError {
+    pub missing: Vec<String>,
+    pub invalid: Vec<String>,
+}
+
+/// The purchase summary implied by the features: orders, first and last order (from recency
+/// and the mean gap), revenue, and purchase lines per category (shares × orders).
+fn inline_aggregates(f: &Fitted, at: &dyn Fn(&str) -> f64) -> Aggregates {
+    const DAY: f64 = lattice_features::aggregates::DAY_US as f64;
+    let orders = at("frequency").max(0.0).round();
+    let (first, last) = if orders > 0.0 {
+        let last = f.cutoff_us - (at("recency_days").max(0.0) * DAY) as i64;
+        let span = at("gap_mean_days").max(0.0) * (orders - 1.0) * DAY;
+        (Some(last - span as i64), Some(last))
+    } else {
+        (None, None)
+    };
+    let category_lines = f
+        .context
+        .categories
+        .iter()
+        .map(|c| at(&format!("share_{}", lattice_features::features::slug(c))) * orders)
+        .collect();
+    Aggregates {
+        orders,
+        first_order_us: first,
+        last_order_us: last,
+        revenue: at("monetary_total"),
+        category_lines,
+        ..Default::default()
     }
 }

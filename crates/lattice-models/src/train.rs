@@ -3,15 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use lattice_data::arrow::array::{
-    ArrayRef, Float64Builder, Int32Builder, ListBuilder, RecordBatch, StringBuilder,
-};
-use lattice_data::arrow::datatypes::{DataType, Field, Schema};
 use lattice_data::settings::Settings;
-use lattice_data::write::ParquetFile;
-use lattice_features::features::slug;
 use lattice_features::history::fmt_day;
 use lattice_features::{History, TimeZones, load_profiles};
 
@@ -21,7 +14,8 @@ use crate::artifact::{
 };
 use crate::pipeline::{Backtest, TrainConfig, backtest, engagements, fit, snapshot};
 use crate::score::Models;
-use crate::sendtime::{Channel, SendTimeCounts, SendTimeModel};
+use crate::sendtime::{SendTimeCounts, SendTimeModel};
+use crate::snapshot::{CONTACT_DAYS, SnapshotInputs};
 
 const DAY_US: i64 = lattice_features::aggregates::DAY_US;
 
@@ -107,8 +101,24 @@ pub async fn train(
     let send_time = SendTimeModel::fit(&counts, kappa, beta).map_err(err)?;
     let models = Models { fitted, send_time };
 
+    let contacts = history
+        .contacts(cutoff - CONTACT_DAYS * DAY_US, cutoff)
+        .await
+        .map_err(err)?;
+    let tier_names: Vec<String> = settings.tiers.iter().map(|t| t.name.clone()).collect();
     let writer = ModelWriter::create(out).map_err(err)?;
-    write_snapshot(&writer.path(SNAPSHOT), &models, &snap, &counts)?;
+    crate::snapshot::write(
+        &writer.path(SNAPSHOT),
+        &SnapshotInputs {
+            models: &models,
+            snap: &snap,
+            counts: &counts,
+            profiles: &profiles,
+            contacts: &contacts,
+            tier_names: &tier_names,
+            default_timezone: &settings.default_timezone,
+        },
+    )?;
     writer.write_json(WEIGHTS, &models).map_err(err)?;
     let mut metrics = BTreeMap::new();
     if let Some(r) = &report {
@@ -159,141 +169,28 @@ pub async fn train(
         metrics,
         training_config: cfg.clone(),
     };
+    let html = crate::report::render(&manifest, &models, report.as_ref());
+    writer
+        .write_text(crate::artifact::REPORT, &html)
+        .map_err(err)?;
+    // The action catalog and program settings travel with the model, so the server loads
+    // (and reloads) a consistent set. A broken catalog fails here, not at serving time.
+    for file in [crate::artifact::ACTIONS, crate::artifact::SETTINGS] {
+        let path = data_dir.join(file);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ModelError::Data(format!("{}: {e}", path.display())))?;
+            if file == crate::artifact::ACTIONS {
+                lattice_data::actions::ActionCatalog::parse(&text)
+                    .map_err(|e| ModelError::Data(format!("{}: {e}", path.display())))?;
+            }
+            writer.write_text(file, &text).map_err(err)?;
+        }
+    }
     let dir = writer.commit(manifest.clone()).map_err(err)?;
     Ok(Trained {
         dir,
         manifest,
         backtest: report,
     })
-}
-
-fn list_i32(values: &[u8]) -> Vec<Option<i32>> {
-    values.iter().map(|&v| Some(i32::from(v))).collect()
-}
-
-/// Writes one row per customer: features at as_of, then the score columns of `lattice score`.
-fn write_snapshot(
-    path: &Path,
-    models: &Models,
-    snap: &crate::pipeline::Snapshot,
-    counts: &SendTimeCounts,
-) -> Result<(), ModelError> {
-    let f = &models.fitted;
-    let mut fields = vec![Field::new("customer_id", DataType::Utf8, false)];
-    fields.extend(
-        f.feature_names
-            .iter()
-            .map(|n| Field::new(n, DataType::Float64, false)),
-    );
-    let score_names = ["churn_probability", "p_alive", "expected_purchases", "clv"];
-    fields.extend(
-        score_names
-            .iter()
-            .map(|n| Field::new(*n, DataType::Float64, false)),
-    );
-    let cats: Vec<String> = f
-        .context
-        .categories
-        .iter()
-        .map(|c| format!("affinity_{}", slug(c)))
-        .collect();
-    fields.extend(cats.iter().map(|n| Field::new(n, DataType::Float64, false)));
-    let list = |n: &str| {
-        Field::new(
-            n,
-            DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
-            true,
-        )
-    };
-    fields.push(Field::new(
-        "churn_reasons",
-        DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-        false,
-    ));
-    // Overall send times (all channels pooled, via the "any" profile), then per channel where
-    // the channel has the customer's own data (null otherwise).
-    let mut send_cols = vec![];
-    for suffix in ["", "_email", "_sms", "_push"] {
-        send_cols.push(format!("best_hour_of_day{suffix}"));
-        send_cols.push(format!("top3_hours_of_day{suffix}"));
-        send_cols.push(format!("best_hour_of_week{suffix}"));
-        send_cols.push(format!("top3_hours_of_week{suffix}"));
-    }
-    for (i, n) in send_cols.iter().enumerate() {
-        fields.push(if i % 2 == 0 {
-            Field::new(n, DataType::Int32, true)
-        } else {
-            list(n)
-        });
-    }
-    let schema = Arc::new(Schema::new(fields));
-
-    let n = snap.ids.len();
-    let width = snap.width;
-    let mut ids = StringBuilder::new();
-    let mut feat: Vec<Float64Builder> = (0..width)
-        .map(|_| Float64Builder::with_capacity(n))
-        .collect();
-    let mut scores: Vec<Float64Builder> = (0..score_names.len() + cats.len())
-        .map(|_| Float64Builder::with_capacity(n))
-        .collect();
-    let mut reasons = ListBuilder::new(StringBuilder::new());
-    let mut ints: Vec<Int32Builder> = (0..8).map(|_| Int32Builder::with_capacity(n)).collect();
-    let mut lists: Vec<ListBuilder<Int32Builder>> = (0..8)
-        .map(|_| ListBuilder::new(Int32Builder::new()))
-        .collect();
-    let mut scratch = vec![0.0; width];
-    let channels = [Channel::Any, Channel::Email, Channel::Sms, Channel::Push];
-    for i in 0..n {
-        ids.append_value(&snap.ids[i]);
-        let row = snap.row(i);
-        for (b, v) in feat.iter_mut().zip(row) {
-            b.append_value(*v);
-        }
-        let s = models.score(row, &snap.aggregates[i], &mut scratch);
-        let vals = [s.churn_probability, s.p_alive, s.expected_purchases, s.clv];
-        for (b, v) in scores.iter_mut().zip(vals.iter().chain(&s.affinity)) {
-            b.append_value(*v);
-        }
-        for r in &s.churn_reasons {
-            reasons.values().append_value(&r.feature);
-        }
-        reasons.append(true);
-        let cc = counts
-            .customer(i)
-            .unwrap_or(crate::sendtime::CustomerCounts::EMPTY);
-        for (k, ch) in channels.iter().enumerate() {
-            let rec = models.send_time.recommend(&cc, *ch);
-            // Per-channel columns only when the customer has data on that channel.
-            let own = k == 0 || rec.source == crate::sendtime::ProfileSource::Channel;
-            let (d, w) = (2 * k, 2 * k + 1);
-            if own {
-                ints[d].append_value(i32::from(rec.best_hour_of_day()));
-                lists[d].append_value(list_i32(&rec.top3_hours_of_day()));
-                ints[w].append_value(i32::from(rec.best_hour_of_week()));
-                lists[w].append_value(list_i32(&rec.top3_hours_of_week()));
-            } else {
-                ints[d].append_null();
-                lists[d].append_null();
-                ints[w].append_null();
-                lists[w].append_null();
-            }
-        }
-    }
-    let mut cols: Vec<ArrayRef> = vec![Arc::new(ids.finish())];
-    cols.extend(feat.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-    cols.extend(scores.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-    cols.push(Arc::new(reasons.finish()));
-    for k in 0..4 {
-        let (d, w) = (2 * k, 2 * k + 1);
-        cols.push(Arc::new(ints[d].finish()));
-        cols.push(Arc::new(lists[d].finish()));
-        cols.push(Arc::new(ints[w].finish()));
-        cols.push(Arc::new(lists[w].finish()));
-    }
-    let batch = RecordBatch::try_new(schema.clone(), cols).map_err(err)?;
-    let mut file = ParquetFile::create(path, schema).map_err(err)?;
-    file.write(&batch).map_err(err)?;
-    file.finish().map_err(err)?;
-    Ok(())
 }

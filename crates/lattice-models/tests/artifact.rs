@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use lattice_models::artifact::{SNAPSHOT, WEIGHTS, load, verify};
+use lattice_models::artifact::{REPORT, SNAPSHOT, WEIGHTS, load, verify};
 use lattice_models::pipeline::TrainConfig;
 use lattice_models::train::{TrainOptions, train};
 
@@ -39,6 +39,24 @@ fn round_trip_then_tamper_detection() {
     assert!(m.files.contains_key(WEIGHTS) && m.files.contains_key(SNAPSHOT));
     assert_eq!(m.as_of, "2025-06-30T23:59:59Z");
     assert!(models.fitted.churn.weights.iter().all(|w| w.is_finite()));
+
+    // report.html is written into the directory and checksummed like every other file; trained
+    // without a backtest it still has the coefficients and the send-time heatmap.
+    assert!(m.files.contains_key(REPORT), "{:?}", m.files.keys());
+    let html = std::fs::read_to_string(model.join(REPORT)).unwrap();
+    assert!(html.contains("Metrics were not computed"));
+    assert_eq!(html.matches("<svg").count(), 2);
+    for category in &m.categories {
+        assert!(html.contains(&category.replace('&', "&amp;")), "{category}");
+    }
+    std::fs::write(model.join(REPORT), html.replace("report", "rep0rt")).unwrap();
+    let err = verify(&model).unwrap_err().to_string();
+    assert!(
+        err.contains("report.html") && err.contains("checksum mismatch"),
+        "{err}"
+    );
+    std::fs::write(model.join(REPORT), html).unwrap();
+    verify(&model).unwrap();
 
     // Flip one byte of the snapshot: the model must be refused, naming the file.
     let snap = model.join(SNAPSHOT);

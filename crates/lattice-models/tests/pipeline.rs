@@ -33,9 +33,23 @@ fn synthetic_sample_backtest_is_accurate_and_calibrated() {
     let churn_auc = b.churn.auc.unwrap();
     assert!(churn_auc > 0.8, "churn AUC {churn_auc}");
     assert!(b.churn.ece < 0.03, "churn ECE {}", b.churn.ece);
+    // The synthetic world buys by a BG/NBD-like process, so BG/NBD alone is close to the best
+    // possible ranking there: the churn model must not lose to it by more than noise.
+    let bg = b.churn_auc_bgnbd_only.unwrap();
     assert!(
-        churn_auc >= b.churn_auc_bgnbd_only.unwrap(),
-        "the churn model should not lose to BG/NBD alone"
+        churn_auc >= bg - 0.005,
+        "the churn model should not lose to BG/NBD alone: {churn_auc} vs {bg}"
+    );
+    // The stored ROC curve (for report.html) is thinned but keeps the AUC.
+    let roc = &b.churn.roc;
+    assert!(roc.len() > 20 && roc.len() <= lattice_models::metrics::ROC_POINTS);
+    let area: f64 = roc
+        .windows(2)
+        .map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0)
+        .sum();
+    assert!(
+        (area - churn_auc).abs() < 0.005,
+        "ROC area {area} vs AUC {churn_auc}"
     );
     assert_eq!(b.affinity.len(), 8);
     let mean = b.affinity_mean_auc.unwrap();

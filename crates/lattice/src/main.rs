@@ -31,6 +31,10 @@ enum Command {
     Score(cmd::score::Args),
     /// Backtest the models: fit at end − horizon, measure on the window after it.
     Evaluate(cmd::evaluate::Args),
+    /// Serve scores, next-best actions and send times over HTTP.
+    Serve(cmd::serve::Args),
+    /// Train the demo model if needed, serve it, and print requests to try.
+    Quickstart(cmd::quickstart::Args),
     /// Convert external datasets into the data contract.
     #[command(subcommand)]
     Import(cmd::import::Import),
@@ -46,6 +50,8 @@ fn main() -> ExitCode {
         Command::Features(a) => cmd::features::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Score(a) => cmd::score::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Quickstart(a) => cmd::quickstart::run(a),
     };
     match result {
         Ok(code) => code,

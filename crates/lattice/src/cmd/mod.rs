@@ -2,7 +2,9 @@ pub mod evaluate;
 pub mod features;
 pub mod generate;
 pub mod import;
+pub mod quickstart;
 pub mod score;
+pub mod serve;
 pub mod train;
 pub mod validate;
 

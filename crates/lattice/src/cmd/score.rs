@@ -8,6 +8,7 @@ use datafusion::arrow::datatypes::{DataType, Float64Type, Int32Type};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use lattice_data::write::ParquetFile;
 use lattice_models::artifact::{SNAPSHOT, verify};
+use lattice_models::snapshot::is_score_column;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
@@ -27,18 +28,8 @@ pub struct Args {
     format: Format,
 }
 
-/// Score columns of the snapshot: everything after the features.
-fn is_score_column(name: &str, features: &[String]) -> bool {
-    name == "customer_id" || !features.iter().any(|f| f == name)
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let manifest = verify(&args.model)?;
-    let features: Vec<String> = manifest
-        .feature_schema
-        .iter()
-        .map(|f| f.name.clone())
-        .collect();
     let path = args.model.join(SNAPSHOT);
     let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
@@ -47,7 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .fields()
         .iter()
         .enumerate()
-        .filter(|(_, f)| is_score_column(f.name(), &features))
+        .filter(|(_, f)| is_score_column(f.name()))
         .map(|(i, _)| i)
         .collect();
     let mask = datafusion::parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), keep);

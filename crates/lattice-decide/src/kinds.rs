@@ -1,0 +1,513 @@
+//! The built-in micro-moment kinds: when each applies, how likely the customer is to respond,
+//! what personalises the message, and the reason codes. The crate docs summarise the rules.
+
+use chrono::{Datelike, NaiveDate};
+use serde_json::{Map, Value, json};
+
+use crate::catalog::{Catalog, CompiledAction};
+use crate::facts::{Categories, Facts, amount};
+use crate::input::{Context, Customer};
+use crate::kind::Kind;
+
+/// Everything a kind looks at for one customer and moment.
+pub(crate) struct Subject<'s> {
+    pub(crate) catalog: &'s Catalog,
+    pub(crate) customer: &'s Customer<'s>,
+    pub(crate) context: &'s Context<'s>,
+    pub(crate) facts: &'s Facts<'s>,
+}
+
+impl Subject<'_> {
+    fn feature(&self, index: Option<usize>) -> Option<f64> {
+        let v = *self.customer.values.get(index?)?;
+        v.is_finite().then_some(v)
+    }
+
+    fn categories(&self) -> Categories<'_> {
+        Categories {
+            affinity: self.customer.scores.affinity,
+        }
+    }
+
+    fn n_categories(&self) -> usize {
+        self.catalog.categories.len()
+    }
+
+    /// The customer's strongest category by affinity.
+    fn strongest_category(&self) -> Option<usize> {
+        let n = self.n_categories();
+        (n > 0).then(|| self.categories().top(n, 1)[0])
+    }
+
+    /// The category an action is about: its own, else the customer's strongest.
+    fn target_category(&self, action: &CompiledAction) -> Option<usize> {
+        action.category.or_else(|| self.strongest_category())
+    }
+
+    /// The category the customer buys most (purchase shares), else their strongest affinity.
+    fn favourite_category(&self) -> Option<&str> {
+        let refs = &self.catalog.features;
+        let by_share = refs
+            .share
+            .iter()
+            .enumerate()
+            .filter_map(|(c, i)| Some((c, self.feature(*i)?)))
+            .filter(|(_, s)| *s > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(c, _)| c);
+        let c = by_share.or_else(|| self.strongest_category())?;
+        Some(self.catalog.categories[c].as_str())
+    }
+
+    /// Whether category `c` is one of the customer's: in their top N and above the minimum.
+    fn is_theirs(&self, c: usize) -> Result<f64, &'static str> {
+        let t = &self.catalog.tuning;
+        let cats = self.categories();
+        let a = cats.affinity(c);
+        if cats.rank(c, self.n_categories()) >= t.top_categories {
+            return Err("the category is not among the customer's top categories by affinity");
+        }
+        if a < t.min_affinity {
+            return Err("the category's affinity is below the minimum");
+        }
+        Ok(a)
+    }
+
+    fn category_name(&self, c: usize) -> &str {
+        &self.catalog.categories[c]
+    }
+}
+
+/// The kind's rule: `Ok(propensity)` when it applies, else why not.
+pub(crate) fn assess(action: &CompiledAction, s: &Subject<'_>) -> Result<f64, &'static str> {
+    let f = s.facts;
+    let t = &s.catalog.tuning;
+    match action.kind {
+        Kind::EarlyAccess => s.is_theirs(s.target_category(action).ok_or("no categories")?),
+        Kind::InsiderPreview => {
+            let n = s.catalog.tiers.len();
+            if n > 0 {
+                let i = f.tier_index.ok_or("the customer has no tier")?;
+                if i < top_tier_start(n) {
+                    return Err("insider previews are for the top tiers");
+                }
+            }
+            s.is_theirs(s.target_category(action).ok_or("no categories")?)
+        }
+        Kind::Discovery => {
+            let c = s.target_category(action).ok_or("no categories")?;
+            let a = s.is_theirs(c)?;
+            if action.category.is_some()
+                && let Some(share) = s.feature(s.catalog.features.share[c])
+                && share >= t.discovery_max_share
+            {
+                return Err("the customer already buys this category: nothing to discover");
+            }
+            Ok(a)
+        }
+        Kind::ProgressNudge => {
+            let (_, to_go) = f.next_tier.ok_or("no next tier to reach")?;
+            if f.tier_gap <= 0.0 || to_go > t.progress_share * f.tier_gap {
+                return Err("not close to the next tier");
+            }
+            Ok(f.p_alive * (1.0 - to_go / f.tier_gap))
+        }
+        Kind::SurpriseDelight => {
+            if f.clv < t.high_clv {
+                return Err("CLV below the high-value threshold");
+            }
+            let days = f.days_since_purchase.ok_or("no purchase yet")?;
+            if days < t.quiet_days {
+                return Err("bought recently: not a quiet customer");
+            }
+            if f.p_alive < t.advocate_p_alive {
+                return Err("likely lapsed (p_alive below the advocate threshold)");
+            }
+            Ok(0.5 * f.p_alive)
+        }
+        Kind::TierExperience => {
+            if s.catalog.tiers.is_empty() {
+                return Err("no tiers in the programme settings");
+            }
+            match f.tier_index {
+                Some(i) if i >= 1 => Ok(0.3 * f.p_alive),
+                _ => Err("tier experiences are for tiers above the entry tier"),
+            }
+        }
+        Kind::CartReminder => {
+            let refs = &s.catalog.features;
+            let carts = s.feature(refs.carts_30d).unwrap_or(0.0);
+            let views = s.feature(refs.views_30d).unwrap_or(0.0);
+            if carts < 1.0 && views < 2.0 {
+                return Err("no cart and fewer than 2 views in 30 days");
+            }
+            if s.feature(refs.days_since_last_event)
+                .is_some_and(|d| d > t.cart_recent_days)
+            {
+                return Err("no recent activity");
+            }
+            Ok((0.15 * carts + 0.03 * views).min(0.6))
+        }
+        Kind::PostPurchase => match f.days_since_purchase {
+            Some(d) if d <= t.post_purchase_days => Ok(0.4 * f.p_alive),
+            Some(_) => Err("no purchase in the post-purchase window"),
+            None => Err("no purchase yet"),
+        },
+        Kind::WinBack => {
+            let days = f
+                .days_since_purchase
+                .ok_or("no purchase yet: nothing to win back")?;
+            if days < t.win_back_after_days {
+                return Err("bought recently");
+            }
+            if f.churn < t.win_back_churn {
+                return Err("churn probability below the win-back threshold");
+            }
+            if f.p_alive < t.min_p_alive {
+                return Err("likely gone for good (p_alive below the minimum)");
+            }
+            Ok(f.churn * f.p_alive)
+        }
+        Kind::PointsExpiry => {
+            if amount(s.customer.points_balance) <= 0.0 {
+                return Err("no points to expire");
+            }
+            if f.churn < t.points_expiry_churn {
+                return Err("churn probability below the points-expiry threshold");
+            }
+            Ok(f.churn * f.p_alive)
+        }
+        Kind::Birthday => {
+            let born = s.customer.birth_date.ok_or("no birth date")?;
+            if born.month() != f.today.month() {
+                return Err("not the customer's birth month");
+            }
+            Ok(0.5 * f.p_alive)
+        }
+        Kind::Gratitude => {
+            let (years, since) =
+                anniversary(s.customer.signup_date.ok_or("no signup date")?, f.today)
+                    .ok_or("less than a year since signup")?;
+            if years < 1 || since > t.anniversary_window_days {
+                return Err("not the signup anniversary");
+            }
+            Ok(0.3 * f.p_alive)
+        }
+        Kind::ServiceRecovery => match f.days_since_negative {
+            Some(d) if d < f64::from(s.catalog.policy.suppression_days) => Ok(0.6),
+            _ => Err("no recent negative moment"),
+        },
+        Kind::Custom => Ok(match action.category {
+            Some(c) => s.categories().affinity(c),
+            None => 0.1 * f.p_alive,
+        }),
+    }
+}
+
+/// First tier index counted as a top tier: the upper half of the ladder, at least the top one.
+fn top_tier_start(n: usize) -> usize {
+    n - (n / 2).max(1)
+}
+
+/// Completed years and days since the latest signup anniversary on or before `today`.
+fn anniversary(signup: NaiveDate, today: NaiveDate) -> Option<(i32, i64)> {
+    let on = |year: i32| {
+        NaiveDate::from_ymd_opt(year, signup.month(), signup.day())
+            // 29 February: the 28th in other years.
+            .or_else(|| NaiveDate::from_ymd_opt(year, signup.month(), signup.day() - 1))
+    };
+    let this_year = on(today.year())?;
+    let (year, date) = if this_year <= today {
+        (today.year(), this_year)
+    } else {
+        (today.year() - 1, on(today.year() - 1)?)
+    };
+    let years = year - signup.year();
+    (years >= 0).then(|| (years, (today - date).num_days()))
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Personalisation for the message; the action's own payload wins on a shared key.
+pub(crate) fn personalise(action: &CompiledAction, s: &Subject<'_>) -> Map<String, Value> {
+    let f = s.facts;
+    let t = &s.catalog.tuning;
+    let mut p = Map::new();
+    let mut put = |k: &str, v: Value| {
+        p.insert(k.to_owned(), v);
+    };
+    match action.kind {
+        Kind::EarlyAccess | Kind::InsiderPreview => {
+            if let Some(c) = s.target_category(action) {
+                put("category", json!(s.category_name(c)));
+            }
+            if action.kind == Kind::InsiderPreview
+                && let Some(tier) = f.tier
+            {
+                put("tier", json!(tier));
+            }
+        }
+        Kind::Discovery => {
+            if let Some(c) = s.target_category(action) {
+                put("category", json!(s.category_name(c)));
+            }
+            let n = s.n_categories();
+            let top: Vec<&str> = s
+                .categories()
+                .top(n, t.top_categories)
+                .into_iter()
+                .map(|c| s.category_name(c))
+                .collect();
+            put("top_categories", json!(top));
+        }
+        Kind::ProgressNudge => {
+            if let Some(tier) = f.tier {
+                put("tier", json!(tier));
+            }
+            if let Some((next, to_go)) = f.next_tier {
+                put("next_tier", json!(next.name));
+                put("amount_to_go", json!(round2(to_go)));
+                put("currency", json!(s.catalog.currency));
+                if let Some(r) = &next.reward {
+                    put("reward", json!(r));
+                }
+            }
+        }
+        Kind::SurpriseDelight => {
+            let points =
+                ((f.clv * t.delight_points_per_clv / 50.0).round() * 50.0).clamp(100.0, 1000.0);
+            put("suggested_points", json!(points));
+            if let Some(d) = f.days_since_purchase {
+                put("days_since_purchase", json!(d.floor()));
+            }
+        }
+        Kind::TierExperience => {
+            if let Some(tier) = f.tier {
+                put("tier", json!(tier));
+            }
+            if let Some(reward) = f
+                .tier_index
+                .and_then(|i| s.catalog.tiers.get(i))
+                .and_then(|t| t.reward.as_ref())
+            {
+                put("tier_reward", json!(reward));
+            }
+            if let Some((next, _)) = f.next_tier {
+                put("next_tier", json!(next.name));
+            }
+        }
+        Kind::CartReminder => {
+            let refs = &s.catalog.features;
+            let viewed = s.context.category.map(str::to_owned).or_else(|| {
+                refs.view_share
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(c, i)| Some((c, s.feature(*i)?)))
+                    .filter(|(_, v)| *v > 0.0)
+                    .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+                    .map(|(c, _)| s.category_name(c).to_owned())
+            });
+            if let Some(c) = viewed {
+                put("category", json!(c));
+            }
+            if let Some(v) = s.feature(refs.carts_30d) {
+                put("carts_30d", json!(v));
+            }
+            if let Some(v) = s.feature(refs.views_30d) {
+                put("views_30d", json!(v));
+            }
+        }
+        Kind::PostPurchase => {
+            put("message", json!("check_in"));
+            if let Some(d) = f.days_since_purchase {
+                put("days_since_purchase", json!(d.floor()));
+            }
+            if let Some(c) = s.favourite_category() {
+                put("favourite_category", json!(c));
+            }
+        }
+        Kind::WinBack => {
+            if let Some(d) = f.days_since_purchase {
+                put("days_since_purchase", json!(d.floor()));
+            }
+            if let Some(c) = s.favourite_category() {
+                put("favourite_category", json!(c));
+            }
+        }
+        Kind::PointsExpiry => {
+            put("points_balance", json!(amount(s.customer.points_balance)));
+        }
+        Kind::Birthday => {
+            let steps = f.tier_index.map_or(1, |i| i + 1) as f64;
+            put("reward_points", json!(t.birthday_points_per_tier * steps));
+            if let Some(tier) = f.tier {
+                put("tier", json!(tier));
+            }
+            if let Some(c) = s.favourite_category() {
+                put("favourite_category", json!(c));
+            }
+        }
+        Kind::Gratitude => {
+            if let Some((years, _)) = s.customer.signup_date.and_then(|d| anniversary(d, f.today)) {
+                put("years", json!(years));
+            }
+            if let Some(orders) = s.feature(s.catalog.features.frequency) {
+                put("orders", json!(orders));
+            }
+            if let Some(c) = s.favourite_category() {
+                put("favourite_category", json!(c));
+            }
+        }
+        Kind::ServiceRecovery => {
+            if let Some(d) = f.days_since_negative {
+                put("days_since_negative", json!(d.floor()));
+            }
+        }
+        Kind::Custom => {
+            if let Some(c) = action.category {
+                put("category", json!(s.category_name(c)));
+            }
+        }
+    }
+    for (k, v) in &action.payload {
+        p.insert(k.clone(), v.clone());
+    }
+    p
+}
+
+/// A number in a reason code: integers bare, the rest with two decimals.
+pub(crate) fn num(x: f64) -> String {
+    // Integer arithmetic: `{:.2}` on a float takes the slow exact-decimal path.
+    let cents = (x * 100.0).round();
+    if !cents.is_finite() || cents.abs() >= 1e15 {
+        return format!("{x:.2}");
+    }
+    let c = cents as i64;
+    let sign = if c < 0 { "-" } else { "" };
+    let c = c.unsigned_abs();
+    if c.is_multiple_of(100) {
+        format!("{sign}{}", c / 100)
+    } else {
+        format!("{sign}{}.{:02}", c / 100, c % 100)
+    }
+}
+
+/// Reason codes: the scores, features and rules behind the action.
+pub(crate) fn reasons(action: &CompiledAction, s: &Subject<'_>, out: &mut Vec<String>) {
+    let f = s.facts;
+    let affinity = |out: &mut Vec<String>, c: usize| {
+        out.push(format!(
+            "affinity_{}={}",
+            s.catalog.category_slugs[c],
+            num(s.categories().affinity(c))
+        ));
+    };
+    let tier = |out: &mut Vec<String>| {
+        if let Some(t) = f.tier {
+            out.push(format!("tier={t}"));
+        }
+    };
+    match action.kind {
+        Kind::EarlyAccess | Kind::Discovery => {
+            if let Some(c) = s.target_category(action) {
+                affinity(out, c);
+            }
+        }
+        Kind::InsiderPreview => {
+            if let Some(c) = s.target_category(action) {
+                affinity(out, c);
+            }
+            tier(out);
+        }
+        Kind::ProgressNudge => {
+            out.push("close_to_next_tier".into());
+            if let Some((_, to_go)) = f.next_tier {
+                out.push(format!("to_next_tier={}", num(round2(to_go))));
+            }
+        }
+        Kind::SurpriseDelight => {
+            out.push(format!("clv={}", num(round2(f.clv))));
+            if let Some(d) = f.days_since_purchase {
+                out.push(format!("days_since_purchase={}", d.floor()));
+            }
+        }
+        Kind::TierExperience => tier(out),
+        Kind::CartReminder => {
+            let refs = &s.catalog.features;
+            for (name, i) in [("carts_30d", refs.carts_30d), ("views_30d", refs.views_30d)] {
+                if let Some(v) = s.feature(i) {
+                    out.push(format!("{name}={}", num(v)));
+                }
+            }
+        }
+        Kind::PostPurchase => {
+            if let Some(d) = f.days_since_purchase {
+                out.push(format!("days_since_purchase={}", d.floor()));
+            }
+        }
+        Kind::WinBack | Kind::PointsExpiry => {
+            if action.kind == Kind::PointsExpiry {
+                out.push(format!(
+                    "points_balance={}",
+                    num(amount(s.customer.points_balance))
+                ));
+            }
+            out.push(format!("churn_probability={}", num(f.churn)));
+            out.push(format!("p_alive={}", num(f.p_alive)));
+        }
+        Kind::Birthday => out.push("birth_month".into()),
+        Kind::Gratitude => out.push("signup_anniversary".into()),
+        Kind::ServiceRecovery => {
+            out.push("recent_negative_moment".into());
+            if let Some(d) = f.days_since_negative {
+                out.push(format!("days_since_negative={}", d.floor()));
+            }
+        }
+        Kind::Custom => {
+            if let Some(c) = action.category {
+                affinity(out, c);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn anniversaries() {
+        assert_eq!(anniversary(d("2020-06-10"), d("2025-06-12")), Some((5, 2)));
+        assert_eq!(
+            anniversary(d("2020-06-10"), d("2025-06-09")),
+            Some((4, 364))
+        );
+        assert_eq!(anniversary(d("2025-06-10"), d("2025-06-09")), None);
+        assert_eq!(anniversary(d("2020-02-29"), d("2025-02-28")), Some((5, 0)));
+    }
+
+    #[test]
+    fn top_tiers_are_the_upper_half() {
+        assert_eq!(top_tier_start(1), 0);
+        assert_eq!(top_tier_start(2), 1);
+        assert_eq!(top_tier_start(3), 2);
+        assert_eq!(top_tier_start(4), 2);
+    }
+
+    #[test]
+    fn numbers_in_reasons() {
+        assert_eq!(num(3.0), "3");
+        assert_eq!(num(0.41234), "0.41");
+        assert_eq!(num(0.4), "0.40");
+        assert_eq!(num(-2.5), "-2.50");
+        assert_eq!(num(1200.0), "1200");
+        assert_eq!(num(0.001), "0");
+        assert_eq!(num(f64::NAN), "NaN");
+    }
+}

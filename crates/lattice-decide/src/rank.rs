@@ -1,0 +1,416 @@
+//! Ranking: screen every action through the rules (cheapest first), score the survivors, sort,
+//! then hand out channels best-first so the returned list never exceeds a weekly cap.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::catalog::{Catalog, CompiledAction};
+use crate::cel_env::{Scope, number};
+use crate::channel::{Channel, PerChannel};
+use crate::facts::{Facts, days_before, prob};
+use crate::input::{Context, Customer, HOURS_PER_WEEK, RankOptions};
+use crate::kind::Kind;
+use crate::kinds::{self, Subject, num};
+use crate::output::{Decision, Exclusion, ExclusionRule, RankedAction};
+use crate::send_at::send_at;
+
+/// Ranks the catalog's actions for one customer at one moment. Pure: same inputs, same answer.
+pub fn rank(
+    catalog: &Catalog,
+    customer: &Customer<'_>,
+    context: &Context<'_>,
+    options: &RankOptions,
+) -> Decision {
+    let facts = Facts::new(catalog, customer, context);
+    let subject = Subject {
+        catalog,
+        customer,
+        context,
+        facts: &facts,
+    };
+    let last_sent = last_sent_per_action(catalog, customer, context.now);
+
+    let mut candidates: Vec<Candidate> = Vec::with_capacity(catalog.actions.len());
+    let mut excluded: Option<Vec<(usize, Exclusion)>> = options.explain.then(Vec::new);
+    for (i, action) in catalog.actions.iter().enumerate() {
+        let last = last_sent.get(i).copied().flatten();
+        match screen(i, action, &subject, last, options) {
+            Ok(c) => candidates.push(c),
+            Err(miss) => {
+                if let Some(list) = &mut excluded {
+                    list.push((i, miss.explain(action, &subject, options)));
+                }
+            }
+        }
+    }
+    candidates.sort_by(|a, b| {
+        b.score.total_cmp(&a.score).then_with(|| {
+            catalog.actions[a.index]
+                .id
+                .cmp(&catalog.actions[b.index].id)
+        })
+    });
+
+    // Contacts left this week per channel; `None` is uncapped.
+    let mut left = PerChannel::<Option<u32>>::default();
+    for ch in Channel::ALL {
+        *left.get_mut(ch) = catalog
+            .policy
+            .caps
+            .get(ch)
+            .map(|cap| cap.saturating_sub(*facts.sent_7d.get(ch)));
+    }
+    let mut actions = Vec::with_capacity(options.limit.min(candidates.len()));
+    // One send time per channel and horizon: actions sharing them share the answer.
+    let mut send_times = SendTimes::default();
+    for c in &candidates {
+        if actions.len() >= options.limit {
+            break;
+        }
+        let action = &catalog.actions[c.index];
+        match pick_channel(action, c.channels, &left, context) {
+            Some(ch) => {
+                if let Some(n) = left.get_mut(ch) {
+                    *n -= 1;
+                }
+                actions.push(present(action, c, ch, &subject, &mut send_times));
+            }
+            None => {
+                if let Some(list) = &mut excluded {
+                    let detail = Miss::CapUsed.explain(action, &subject, options);
+                    list.push((c.index, detail));
+                }
+            }
+        }
+    }
+    Decision {
+        customer_id: customer.id.to_owned(),
+        actions,
+        excluded: excluded.map(|mut list| {
+            list.sort_by_key(|(i, _)| *i);
+            list.into_iter().map(|(_, e)| e).collect()
+        }),
+    }
+}
+
+/// An action that passed every rule.
+struct Candidate {
+    index: usize,
+    propensity: f64,
+    score: f64,
+    /// Channels it may go out on (consented, under cap, allowed by the filter).
+    channels: PerChannel<bool>,
+}
+
+/// Why an action was left out; turned into text only when explaining.
+enum Miss {
+    Validity,
+    ChannelFiltered,
+    NoConsent,
+    FrequencyCap,
+    Cooldown(DateTime<Utc>, u32),
+    Suppressed,
+    Kind(&'static str),
+    Rule,
+    RuleError(String),
+    /// Eligible, but the caps were used up by higher-ranked actions.
+    CapUsed,
+}
+
+/// Latest contact per action, for cooldowns; empty when no action has one.
+fn last_sent_per_action(
+    catalog: &Catalog,
+    customer: &Customer<'_>,
+    now: DateTime<Utc>,
+) -> Vec<Option<DateTime<Utc>>> {
+    let Some(longest) = catalog.longest_cooldown_days else {
+        return Vec::new();
+    };
+    let horizon = days_before(now, longest);
+    let mut last = vec![None; catalog.actions.len()];
+    for c in customer.contacts.iter().filter(|c| c.at > horizon) {
+        if let Some(&i) = catalog.by_id.get(c.action_id) {
+            let slot: &mut Option<DateTime<Utc>> = &mut last[i];
+            if slot.is_none_or(|t| c.at > t) {
+                *slot = Some(c.at);
+            }
+        }
+    }
+    last
+}
+
+/// The rules in order, cheapest first; the first failed one is the reason.
+fn screen(
+    index: usize,
+    action: &CompiledAction,
+    s: &Subject<'_>,
+    last_sent: Option<DateTime<Utc>>,
+    options: &RankOptions,
+) -> Result<Candidate, Miss> {
+    let f = s.facts;
+    if action.valid_from.is_some_and(|d| f.today < d)
+        || action.valid_to.is_some_and(|d| f.today > d)
+    {
+        return Err(Miss::Validity);
+    }
+
+    let mut channels = PerChannel::<bool>::default();
+    let (mut offered, mut consented, mut usable) = (false, false, false);
+    for &ch in &action.channels {
+        if !channel_allowed(action, ch, s.context, options) {
+            continue;
+        }
+        offered = true;
+        if !*s.customer.consent.get(ch) {
+            continue;
+        }
+        consented = true;
+        if f.under_cap(s.catalog, ch) {
+            *channels.get_mut(ch) = true;
+            usable = true;
+        }
+    }
+    match (offered, consented, usable) {
+        (false, ..) => return Err(Miss::ChannelFiltered),
+        (_, false, _) => return Err(Miss::NoConsent),
+        (_, _, false) => return Err(Miss::FrequencyCap),
+        _ => {}
+    }
+
+    if let (Some(days), Some(at)) = (action.cooldown_days, last_sent)
+        && at > days_before(f.now, days)
+    {
+        return Err(Miss::Cooldown(at, days));
+    }
+
+    // A win-back right after a bad moment reads as tone-deaf whatever its flag says.
+    if f.after_negative && (action.promotional || action.kind == Kind::WinBack) {
+        return Err(Miss::Suppressed);
+    }
+
+    let propensity = prob(kinds::assess(action, s).map_err(Miss::Kind)?);
+
+    if let Some(rule) = &action.rule {
+        let scope = Scope {
+            customer: s.customer,
+            context: s.context,
+            tier: f.tier,
+            action: &action.record,
+        };
+        match rule.eval(&s.catalog.env, &scope) {
+            Ok(true) => {}
+            Ok(false) => return Err(Miss::Rule),
+            Err(e) => return Err(Miss::RuleError(e)),
+        }
+    }
+
+    let score = propensity * action.value * action.weight - action.cost;
+    Ok(Candidate {
+        index,
+        propensity,
+        score,
+        channels,
+    })
+}
+
+/// The channel filter, and a cart reminder's follow-up on another channel than the current.
+fn channel_allowed(
+    action: &CompiledAction,
+    ch: Channel,
+    context: &Context<'_>,
+    options: &RankOptions,
+) -> bool {
+    options.channel.is_none_or(|f| f == ch)
+        && !(action.kind == Kind::CartReminder && context.channel == Some(ch))
+}
+
+/// The channel the customer is on now if possible, else the first in the action's order, among
+/// the usable ones with contacts left this week.
+fn pick_channel(
+    action: &CompiledAction,
+    usable: PerChannel<bool>,
+    left: &PerChannel<Option<u32>>,
+    context: &Context<'_>,
+) -> Option<Channel> {
+    let open = |ch: Channel| *usable.get(ch) && left.get(ch).is_none_or(|n| n > 0);
+    context
+        .channel
+        .filter(|&ch| open(ch))
+        .or_else(|| action.channels.iter().copied().find(|&ch| open(ch)))
+}
+
+/// Send times computed so far, per channel, for the week horizon and the urgent one.
+#[derive(Default)]
+struct SendTimes(PerChannel<[Option<DateTime<Tz>>; 2]>);
+
+fn present(
+    action: &CompiledAction,
+    c: &Candidate,
+    ch: Channel,
+    s: &Subject<'_>,
+    send_times: &mut SendTimes,
+) -> RankedAction {
+    let on_now = s.context.channel == Some(ch);
+    let urgent = action.kind.is_urgent();
+    let slot = &mut send_times.0.get_mut(ch)[usize::from(urgent)];
+    let when = *slot.get_or_insert_with(|| {
+        let horizon = if urgent {
+            s.catalog.tuning.urgent_horizon_hours
+        } else {
+            HOURS_PER_WEEK as u32
+        };
+        send_at(
+            s.facts.local_now,
+            *s.customer.send_time.get(ch),
+            s.catalog.policy.quiet,
+            on_now,
+            horizon,
+        )
+    });
+    let mut reasons = Vec::new();
+    kinds::reasons(action, s, &mut reasons);
+    if let Some(rule) = &action.rule {
+        let scope = Scope {
+            customer: s.customer,
+            context: s.context,
+            tier: s.facts.tier,
+            action: &action.record,
+        };
+        for (name, binding) in rule.numeric_names() {
+            let prefix = format!("{name}=");
+            if !reasons.iter().any(|r| r.starts_with(&prefix)) {
+                reasons.push(format!(
+                    "{prefix}{}",
+                    num(number(binding, &scope).unwrap_or(f64::NAN))
+                ));
+            }
+        }
+    }
+    if on_now {
+        reasons.push("on_channel_now".into());
+    }
+    RankedAction {
+        id: action.id.clone(),
+        name: action.name.clone(),
+        kind: action.kind,
+        channel: ch,
+        propensity: c.propensity,
+        expected_value: c.propensity * action.value,
+        score: c.score,
+        payload: serde_json::Value::Object(kinds::personalise(action, s)),
+        send_at: when.fixed_offset(),
+        reasons,
+    }
+}
+
+fn list(channels: impl Iterator<Item = Channel>) -> String {
+    channels.map(Channel::as_str).collect::<Vec<_>>().join(", ")
+}
+
+impl Miss {
+    fn explain(self, action: &CompiledAction, s: &Subject<'_>, options: &RankOptions) -> Exclusion {
+        let f = s.facts;
+        let offered = || {
+            action
+                .channels
+                .iter()
+                .copied()
+                .filter(|&ch| channel_allowed(action, ch, s.context, options))
+        };
+        let (rule, detail) = match self {
+            Miss::Validity => {
+                let from = action.valid_from.map_or("…".to_owned(), |d| d.to_string());
+                let to = action.valid_to.map_or("…".to_owned(), |d| d.to_string());
+                (
+                    ExclusionRule::OutsideValidity,
+                    format!(
+                        "valid {from} to {to}; the customer's local date is {}",
+                        f.today
+                    ),
+                )
+            }
+            Miss::ChannelFiltered => {
+                let detail = match (action.kind, s.context.channel) {
+                    (Kind::CartReminder, Some(now)) if options.channel.is_none_or(|c| c == now) => {
+                        format!(
+                            "a cart reminder follows up on another channel than the customer's \
+                             current one ({now})"
+                        )
+                    }
+                    _ => format!(
+                        "channels [{}] do not include the requested {}",
+                        list(action.channels.iter().copied()),
+                        options.channel.map_or("channel", Channel::as_str)
+                    ),
+                };
+                (ExclusionRule::ChannelFiltered, detail)
+            }
+            Miss::NoConsent => (
+                ExclusionRule::NoConsent,
+                format!("no consent on {}", list(offered())),
+            ),
+            Miss::FrequencyCap => {
+                let parts: Vec<String> = offered()
+                    .filter(|&ch| *s.customer.consent.get(ch))
+                    .map(|ch| {
+                        format!(
+                            "{ch}: {} of {} contacts in 7 days",
+                            f.sent_7d.get(ch),
+                            s.catalog.policy.caps.get(ch).unwrap_or(0)
+                        )
+                    })
+                    .collect();
+                (ExclusionRule::FrequencyCap, parts.join("; "))
+            }
+            Miss::CapUsed => (
+                ExclusionRule::FrequencyCap,
+                format!(
+                    "this week's remaining contacts on {} went to higher-ranked actions",
+                    list(offered().filter(|&ch| *s.customer.consent.get(ch)))
+                ),
+            ),
+            Miss::Cooldown(at, days) => (
+                ExclusionRule::Cooldown,
+                format!("last sent {}, cooldown {days} days", at.to_rfc3339()),
+            ),
+            Miss::Suppressed => {
+                let ago = f.days_since_negative.map_or(0.0, f64::floor);
+                let days = s.catalog.policy.suppression_days;
+                let detail = if action.kind == Kind::WinBack {
+                    format!(
+                        "a win-back never follows a negative moment ({ago} days ago, \
+                         suppression {days} days)"
+                    )
+                } else {
+                    format!(
+                        "promotional, {ago} days after a negative moment (suppression {days} days)"
+                    )
+                };
+                (ExclusionRule::SuppressedAfterNegative, detail)
+            }
+            Miss::Kind(why) => (
+                ExclusionRule::NotEligible,
+                format!("{} rule: {why}", action.kind),
+            ),
+            Miss::Rule => (
+                ExclusionRule::NotEligible,
+                format!(
+                    "eligible `{}` is false",
+                    action.rule.as_ref().map_or("", |r| r.source.as_str())
+                ),
+            ),
+            Miss::RuleError(e) => (
+                ExclusionRule::EligibilityError,
+                format!(
+                    "eligible `{}` failed: {e}",
+                    action.rule.as_ref().map_or("", |r| r.source.as_str())
+                ),
+            ),
+        };
+        Exclusion {
+            id: action.id.clone(),
+            rule,
+            detail,
+        }
+    }
+}

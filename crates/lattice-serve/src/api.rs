@@ -1,0 +1,245 @@
+//! Request and response bodies, as JSON and as OpenAPI schemas. Decision bodies are produced by
+//! `lattice-decide` (which has no HTTP or schema dependency); the `*Doc` types here describe
+//! them for `/openapi.json` and a test checks that the two agree.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// A category and the probability of a purchase in it within the affinity window.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Affinity {
+    pub category: String,
+    pub probability: f64,
+}
+
+/// What the models say about one customer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScoresResponse {
+    pub customer_id: String,
+    /// P(no purchase within the model's horizon), calibrated.
+    pub churn_probability: f64,
+    pub horizon_days: i64,
+    /// BG/NBD probability that the customer is still active.
+    pub p_alive: f64,
+    /// Expected purchases within the horizon.
+    pub expected_purchases: f64,
+    /// Expected spend over the next 365 days.
+    pub clv: f64,
+    /// Best first, at most 3.
+    pub top_affinities: Vec<Affinity>,
+    pub tier: Option<String>,
+    pub points_balance: Option<f64>,
+    /// Features pushing the churn probability up the most, strongest first.
+    pub churn_reasons: Vec<String>,
+    /// `snapshot` (as of the model's data) or `inline` (features given in the request).
+    pub source: &'static str,
+}
+
+/// `?limit=&channel=&explain=`
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ActionsQuery {
+    /// At most this many actions (1–100, default 5).
+    pub limit: Option<usize>,
+    /// Only actions sent on this channel: email, sms or push.
+    pub channel: Option<String>,
+    /// Also list excluded actions with the rule that excluded each.
+    pub explain: Option<bool>,
+}
+
+/// The moment of an in-the-moment decision.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionContext {
+    /// Decision time (RFC 3339); default: now.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub now: Option<DateTime<Utc>>,
+    /// The channel the customer is on now: email, sms or push.
+    pub channel: Option<String>,
+    /// The category being viewed (visible in CEL as `context.category`).
+    pub category: Option<String>,
+    pub page: Option<String>,
+    pub store: Option<String>,
+}
+
+/// `POST /v1/customers/{id}/next-best-actions`
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsRequest {
+    #[serde(default)]
+    pub context: DecisionContext,
+    pub limit: Option<usize>,
+    pub channel: Option<String>,
+    pub explain: Option<bool>,
+}
+
+/// One ranked action (as produced by `lattice_decide::RankedAction`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RankedActionDoc {
+    pub id: String,
+    pub name: String,
+    /// Built-in micro-moment kind, e.g. win_back, early_access, service_recovery.
+    pub kind: String,
+    /// email, sms or push.
+    pub channel: String,
+    /// Probability the customer responds.
+    pub propensity: f64,
+    /// propensity × value.
+    pub expected_value: f64,
+    /// propensity × value × weight − cost.
+    pub score: f64,
+    /// Personalisation for the message.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// When to send: RFC 3339 in the customer's local offset, outside quiet hours.
+    pub send_at: String,
+    pub reasons: Vec<String>,
+}
+
+/// An action left out, and the rule that excluded it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExclusionDoc {
+    pub id: String,
+    /// outside_validity, channel_filtered, no_consent, frequency_cap, cooldown,
+    /// suppressed_after_negative, not_eligible or eligibility_error.
+    pub rule: String,
+    pub detail: String,
+}
+
+/// Ranked next-best actions (as produced by `lattice_decide::Decision`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DecisionDoc {
+    pub customer_id: String,
+    /// Best first.
+    pub actions: Vec<RankedActionDoc>,
+    /// With `explain=true`.
+    pub excluded: Option<Vec<ExclusionDoc>>,
+}
+
+/// `?channel=`
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SendTimeQuery {
+    /// email, sms or push; default: all activity.
+    pub channel: Option<String>,
+}
+
+/// A slot of the week in the customer's local time.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WeekSlot {
+    /// 0 = Monday 00:00 local.
+    pub hour_of_week: u8,
+    /// monday … sunday.
+    pub day: &'static str,
+    pub hour: u8,
+    /// Probability that the customer's next engagement falls in this hour.
+    pub probability: f64,
+    /// The customer's own engagements in this slot.
+    pub observations: u32,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DaySlot {
+    pub hour: u8,
+    pub probability: f64,
+}
+
+/// Best send times on one channel.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SendTimeResponse {
+    pub customer_id: String,
+    /// email, sms, push, or any (all activity).
+    pub channel: String,
+    /// IANA time zone the hours are in.
+    pub timezone: String,
+    /// Where the profile comes from: channel, all_activity or population.
+    pub source: String,
+    /// The customer's engagements behind the profile.
+    pub observations: u32,
+    /// Best three hours of the week, best first.
+    pub hours_of_week: Vec<WeekSlot>,
+    /// Best three hours of the day, best first.
+    pub hours_of_day: Vec<DaySlot>,
+    /// Probability mass of the top three hours of the week: a confidence.
+    pub confidence: f64,
+    /// The next best slot outside the catalog's quiet hours (RFC 3339, local offset).
+    pub send_at: String,
+}
+
+/// A customer not in the snapshot, with feature values as of the model's as_of.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InlineCustomer {
+    pub customer_id: String,
+    /// Every model feature except the `bgnbd_*` ones, which are computed (see `GET /v1/models`
+    /// for the names).
+    pub features: BTreeMap<String, f64>,
+}
+
+/// `POST /v1/score`: ids from the snapshot and/or inline feature records, 10,000 at most.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    #[serde(default)]
+    pub customer_ids: Vec<String>,
+    #[serde(default)]
+    pub customers: Vec<InlineCustomer>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BatchResponse {
+    pub model: String,
+    pub scores: Vec<ScoresResponse>,
+    /// Requested ids that are not in the snapshot.
+    pub not_found: Vec<String>,
+}
+
+/// The model being served.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ModelInfo {
+    pub name: String,
+    pub lattice_version: String,
+    pub as_of: String,
+    pub created_at: String,
+    pub horizon_days: i64,
+    pub customers: usize,
+    pub categories: Vec<String>,
+    /// Model feature names, in order.
+    pub features: Vec<String>,
+    /// Names an `eligible` expression may use: features, scores and customer attributes.
+    pub variables: Vec<String>,
+    pub actions: usize,
+    /// Headline backtest metrics.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ModelsResponse {
+    pub models: Vec<ModelInfo>,
+}
+
+/// `POST /v1/admin/reload`: a new model directory (default: the one being served).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadRequest {
+    pub model: Option<String>,
+    /// An action catalog overriding the model directory's own.
+    pub actions: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReloadResponse {
+    pub reloaded: bool,
+    pub model: ModelInfo,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+    pub model: Option<String>,
+}

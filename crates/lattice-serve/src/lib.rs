@@ -1,0 +1,275 @@
+//! `lattice-serve`: the scoring server. It loads a model directory written by `lattice train`,
+//! keeps its snapshot in memory, and answers scores, next-best actions and send times over
+//! HTTP. The handlers hold no model logic: scores come from the snapshot (or
+//! `lattice-models` for inline records), decisions from `lattice-decide`.
+//!
+//! Hot reload swaps the whole loaded model behind an `ArcSwap`; a request keeps the model it
+//! started with, so a reload never fails one.
+
+pub mod api;
+pub mod auth;
+mod extract;
+pub mod metrics;
+pub mod model;
+pub mod problem;
+pub mod routes;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower::limit::ConcurrencyLimitLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+
+use crate::auth::{Denied, Scope};
+pub use crate::model::LoadedModel;
+use crate::problem::Problem;
+pub use crate::state::AppState;
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub body_bytes: usize,
+    pub timeout: Duration,
+    pub concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            // 10,000 inline records of ~60 features fit; anything bigger is a mistake.
+            body_bytes: 32 * 1024 * 1024,
+            timeout: Duration::from_secs(10),
+            concurrency: 1024,
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Lattice",
+        description = "Scores, next-best actions and send times for retail loyalty and CRM. \
+                       Errors are application/problem+json."
+    ),
+    paths(
+        routes::scores,
+        routes::next_best_actions,
+        routes::next_best_actions_in_context,
+        routes::send_time,
+        routes::score_batch,
+        routes::models,
+        routes::reload,
+        routes::healthz,
+        routes::readyz,
+        routes::metrics,
+    ),
+    modifiers(&SecurityAddon)
+)]
+pub struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key: `Authorization: Bearer <key>` (or `X-API-Key: <key>`)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ApiDoc::openapi().to_json().unwrap_or_default(),
+    )
+}
+
+fn presented_key(req: &Request) -> Option<&str> {
+    let h = req.headers();
+    if let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        return v.strip_prefix("Bearer ").map(str::trim);
+    }
+    h.get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+async fn authorize(
+    State((state, scope)): State<(AppState, Scope)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if state.0.keys.is_empty() {
+        return next.run(req).await;
+    }
+    match state.0.keys.check(presented_key(&req), scope) {
+        Ok(_) => next.run(req).await,
+        Err(Denied::Unauthenticated) => Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a valid API key is required: `Authorization: Bearer <key>`",
+        )
+        .into_response(),
+        Err(Denied::Forbidden) => Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this API key lacks the `{}` scope", scope.as_str()),
+        )
+        .into_response(),
+    }
+}
+
+/// Latency and status per route template (never the path itself: it holds customer ids).
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let method = req.method().clone();
+    let res = next.run(req).await;
+    let elapsed = start.elapsed();
+    let status = res.status().as_u16();
+    state.0.metrics.observe(route.as_deref(), status, elapsed);
+    tracing::debug!(%method, route = route.as_deref().unwrap_or("unmatched"), status, micros = elapsed.as_micros() as u64, "request");
+    res
+}
+
+/// The whole HTTP API over `state`.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    let scoped = |scope: Scope, r: Router<AppState>| {
+        r.route_layer(middleware::from_fn_with_state(
+            (state.clone(), scope),
+            authorize,
+        ))
+    };
+    let score = scoped(
+        Scope::Score,
+        Router::new()
+            .route("/v1/customers/{id}/scores", get(routes::scores))
+            .route(
+                "/v1/customers/{id}/next-best-actions",
+                get(routes::next_best_actions).post(routes::next_best_actions_in_context),
+            )
+            .route("/v1/customers/{id}/send-time", get(routes::send_time))
+            .route("/v1/score", post(routes::score_batch))
+            .route("/v1/models", get(routes::models)),
+    );
+    let admin = scoped(
+        Scope::Admin,
+        Router::new().route("/v1/admin/reload", post(routes::reload)),
+    );
+    let open = Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics))
+        .route("/openapi.json", get(openapi_json));
+    Router::new()
+        .merge(score)
+        .merge(admin)
+        .merge(open)
+        .fallback(routes::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(RequestBodyLimitLayer::new(limits.body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.timeout,
+        ))
+        .layer(ConcurrencyLimitLayer::new(limits.concurrency))
+        .with_state(state)
+}
+
+/// How to run the server.
+pub struct ServeOptions {
+    pub model: PathBuf,
+    pub actions: Option<PathBuf>,
+    pub addr: SocketAddr,
+    pub keys: auth::ApiKeys,
+    pub limits: Limits,
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Reloads the served model on SIGHUP.
+#[cfg(unix)]
+fn reload_on_sighup(state: AppState) {
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let _ = state.reload(None, None).await;
+        }
+    });
+}
+
+/// Binds `addr`, serves until SIGTERM or Ctrl-C, and finishes in-flight requests. `on_ready`
+/// gets the bound address (port 0 picks a free one).
+pub async fn serve(
+    opts: ServeOptions,
+    on_ready: impl FnOnce(SocketAddr, &LoadedModel),
+) -> Result<(), String> {
+    let (dir, actions) = (opts.model.clone(), opts.actions.clone());
+    let model = tokio::task::spawn_blocking(move || LoadedModel::load(&dir, actions.as_deref()))
+        .await
+        .map_err(|e| e.to_string())??;
+    if opts.keys.is_empty() {
+        tracing::warn!(
+            "no API keys configured: every endpoint is open (set LATTICE_API_KEYS or --api-keys)"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .map_err(|e| format!("binding {}: {e}", opts.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let state = AppState::new(model, opts.keys);
+    on_ready(addr, &state.model());
+    #[cfg(unix)]
+    reload_on_sighup(state.clone());
+    axum::serve(listener, router(state, opts.limits))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server: {e}"))
+}

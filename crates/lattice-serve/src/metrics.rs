@@ -1,0 +1,144 @@
+//! Prometheus metrics: request latency histograms and counts per route and status class, the
+//! loaded model, reloads. Lock-free counters; the text format is rendered on scrape.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0,
+];
+
+/// The routes measured, as their templates (never the customer id).
+pub const ROUTES: [&str; 12] = [
+    "/v1/customers/{id}/scores",
+    "/v1/customers/{id}/next-best-actions",
+    "/v1/customers/{id}/send-time",
+    "/v1/score",
+    "/v1/models",
+    "/v1/admin/reload",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "other",
+    "unmatched",
+];
+
+const CLASSES: [&str; 4] = ["2xx", "4xx", "5xx", "other"];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    /// Sum in nanoseconds.
+    sum_ns: AtomicU64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    latency: [Histogram; ROUTES.len()],
+    responses: [[AtomicU64; CLASSES.len()]; ROUTES.len()],
+    pub reloads_ok: AtomicU64,
+    pub reloads_failed: AtomicU64,
+}
+
+fn route_index(route: &str) -> usize {
+    ROUTES
+        .iter()
+        .position(|r| *r == route)
+        .unwrap_or(ROUTES.len() - 2)
+}
+
+impl Metrics {
+    pub fn observe(&self, route: Option<&str>, status: u16, elapsed: Duration) {
+        let r = route.map_or(ROUTES.len() - 1, route_index);
+        let h = &self.latency[r];
+        let secs = elapsed.as_secs_f64();
+        for (b, le) in h.buckets.iter().zip(BUCKETS) {
+            if secs <= le {
+                b.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        h.count.fetch_add(1, Ordering::Relaxed);
+        h.sum_ns.fetch_add(
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        let class = match status {
+            200..=299 => 0,
+            400..=499 => 1,
+            500..=599 => 2,
+            _ => 3,
+        };
+        self.responses[r][class].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, model: &str, model_as_of: &str, customers: usize) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        let _ = writeln!(
+            out,
+            "# HELP lattice_http_request_duration_seconds Request latency by route.\n\
+             # TYPE lattice_http_request_duration_seconds histogram"
+        );
+        for (route, h) in ROUTES.iter().zip(&self.latency) {
+            let count = h.count.load(Ordering::Relaxed);
+            if count == 0 {
+                continue;
+            }
+            for (b, le) in h.buckets.iter().zip(BUCKETS) {
+                let _ = writeln!(
+                    out,
+                    "lattice_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {}",
+                    b.load(Ordering::Relaxed)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "lattice_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}\n\
+                 lattice_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
+                 lattice_http_request_duration_seconds_count{{route=\"{route}\"}} {count}",
+                h.sum_ns.load(Ordering::Relaxed) as f64 / 1e9
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP lattice_http_responses_total Responses by route and status class.\n\
+             # TYPE lattice_http_responses_total counter"
+        );
+        for (route, classes) in ROUTES.iter().zip(&self.responses) {
+            for (class, n) in CLASSES.iter().zip(classes) {
+                let n = n.load(Ordering::Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "lattice_http_responses_total{{route=\"{route}\",status=\"{class}\"}} {n}"
+                    );
+                }
+            }
+        }
+        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        let _ = writeln!(
+            out,
+            "# HELP lattice_model_info The model being served.\n\
+             # TYPE lattice_model_info gauge\n\
+             lattice_model_info{{name=\"{}\",as_of=\"{}\",version=\"{}\"}} 1\n\
+             # HELP lattice_model_customers Customers in the served snapshot.\n\
+             # TYPE lattice_model_customers gauge\n\
+             lattice_model_customers {customers}\n\
+             # HELP lattice_model_reloads_total Model reloads by outcome.\n\
+             # TYPE lattice_model_reloads_total counter\n\
+             lattice_model_reloads_total{{outcome=\"ok\"}} {}\n\
+             lattice_model_reloads_total{{outcome=\"refused\"}} {}",
+            esc(model),
+            esc(model_as_of),
+            env!("CARGO_PKG_VERSION"),
+            self.reloads_ok.load(Ordering::Relaxed),
+            self.reloads_failed.load(Ordering::Relaxed),
+        );
+        out
+    }
+}

@@ -1,0 +1,218 @@
+//! A model directory loaded for serving: verified artifacts, the snapshot in memory, the action
+//! catalog compiled against the model's variables, and per-customer values laid out for
+//! decisioning. Built once per (re)load; requests only read it.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use lattice_data::actions::ActionCatalog;
+use lattice_data::settings::Settings;
+use lattice_decide::{Catalog, Contact, Customer, PerChannel, Scores, SendTimeProfile};
+use lattice_models::artifact::{ACTIONS, Manifest, SETTINGS, SNAPSHOT, load};
+use lattice_models::score::Models;
+use lattice_models::sendtime::Channel as SendChannel;
+use lattice_models::snapshot::{CustomerRecord, ServingSnapshot};
+
+/// Customer attributes visible to CEL besides features and scores (current state from
+/// `customers`, not model inputs).
+pub const ATTRIBUTES: [&str; 4] = [
+    "points_balance",
+    "consent_email",
+    "consent_sms",
+    "consent_push",
+];
+
+pub struct LoadedModel {
+    pub dir: PathBuf,
+    /// The catalog given instead of the directory's own, kept for reloads.
+    pub actions_override: Option<PathBuf>,
+    pub manifest: Manifest,
+    pub models: Models,
+    pub snapshot: ServingSnapshot,
+    pub catalog: Catalog,
+    pub settings: Settings,
+    /// Names of [`Self::values`] columns: features, scores, attributes.
+    pub variables: Vec<String>,
+    /// Row-major, `variables.len()` per customer.
+    values: Vec<f64>,
+    zones: Vec<Tz>,
+    contacts: Vec<Vec<(String, lattice_decide::Channel, DateTime<Utc>)>>,
+    spend_365d: Option<usize>,
+}
+
+/// Buffers one request fills to describe a customer to the decision layer.
+pub struct Scratch<'a> {
+    pub profiles: [SendTimeProfile; 3],
+    pub contacts: Vec<Contact<'a>>,
+}
+
+impl Default for Scratch<'_> {
+    fn default() -> Self {
+        Scratch {
+            profiles: [[0.0; 168]; 3],
+            contacts: Vec::new(),
+        }
+    }
+}
+
+pub fn send_channel(c: lattice_decide::Channel) -> SendChannel {
+    match c {
+        lattice_decide::Channel::Email => SendChannel::Email,
+        lattice_decide::Channel::Sms => SendChannel::Sms,
+        lattice_decide::Channel::Push => SendChannel::Push,
+    }
+}
+
+impl LoadedModel {
+    /// Loads and checks `dir`; `actions` overrides the directory's own `actions.toml`. Every
+    /// error names the file and what is wrong.
+    pub fn load(dir: &Path, actions: Option<&Path>) -> Result<Self, String> {
+        let (manifest, models) = load(dir).map_err(|e| e.to_string())?;
+        let features: Vec<String> = manifest
+            .feature_schema
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
+        let snapshot = ServingSnapshot::read(&dir.join(SNAPSHOT), &features, &manifest.categories)
+            .map_err(|e| e.to_string())?;
+        let settings = Settings::load_or_default(&dir.join(SETTINGS)).map_err(|e| e.to_string())?;
+        let actions_path = actions.map_or_else(|| dir.join(ACTIONS), Path::to_path_buf);
+        let action_catalog = if actions.is_some() || actions_path.exists() {
+            ActionCatalog::from_file(&actions_path).map_err(|e| e.to_string())?
+        } else {
+            ActionCatalog::parse("").map_err(|e| format!("empty catalog: {e}"))?
+        };
+        let mut variables = features.clone();
+        variables.extend(snapshot.score_names.iter().cloned());
+        variables.extend(ATTRIBUTES.iter().map(|s| s.to_string()));
+        let catalog =
+            Catalog::compile(&action_catalog, &settings, &variables, &manifest.categories)
+                .map_err(|e| format!("{}: {e}", actions_path.display()))?;
+
+        let n = snapshot.customers.len();
+        let mut values = Vec::with_capacity(n * variables.len());
+        let default_tz = Tz::from_str(&settings.default_timezone).unwrap_or(Tz::UTC);
+        let mut zones = Vec::with_capacity(n);
+        let mut contacts = Vec::with_capacity(n);
+        for (i, c) in snapshot.customers.iter().enumerate() {
+            values.extend_from_slice(snapshot.features(i));
+            values.extend_from_slice(snapshot.scores(i));
+            values.push(c.points_balance.unwrap_or(0.0));
+            values.extend(c.consent.map(|b| f64::from(u8::from(b))));
+            zones.push(Tz::from_str(&c.timezone).unwrap_or(default_tz));
+            contacts.push(
+                c.contacts
+                    .iter()
+                    .filter_map(|k| {
+                        Some((
+                            k.action_id.clone(),
+                            lattice_decide::Channel::parse(&k.channel)?,
+                            DateTime::from_timestamp_micros(k.at_us)?,
+                        ))
+                    })
+                    .collect(),
+            );
+        }
+        let spend_365d = variables.iter().position(|v| v == "spend_365d");
+        Ok(LoadedModel {
+            dir: dir.to_path_buf(),
+            actions_override: actions.map(Path::to_path_buf),
+            manifest,
+            models,
+            snapshot,
+            catalog,
+            settings,
+            variables,
+            values,
+            zones,
+            contacts,
+            spend_365d,
+        })
+    }
+
+    pub fn customers(&self) -> usize {
+        self.snapshot.customers.len()
+    }
+
+    pub fn record(&self, i: usize) -> &CustomerRecord {
+        &self.snapshot.customers[i]
+    }
+
+    pub fn timezone(&self, i: usize) -> Tz {
+        self.zones[i]
+    }
+
+    pub fn values(&self, i: usize) -> &[f64] {
+        let w = self.variables.len();
+        &self.values[i * w..(i + 1) * w]
+    }
+
+    /// The customer's smoothed hour-of-week profile on a channel, in local time.
+    pub fn profile(&self, i: usize, channel: SendChannel) -> SendTimeProfile {
+        self.models
+            .send_time
+            .profile(&self.record(i).counts(), channel)
+    }
+
+    /// Customer `i` as the decision layer sees it; `scratch` holds what is computed per request
+    /// (send-time profiles of the consented channels, the contact list).
+    pub fn customer<'a>(&'a self, i: usize, scratch: &'a mut Scratch<'a>) -> Customer<'a> {
+        let rec = self.record(i);
+        let scores = self.snapshot.scores(i);
+        let consent = PerChannel {
+            email: rec.consent[0],
+            sms: rec.consent[1],
+            push: rec.consent[2],
+        };
+        for (k, ch) in lattice_decide::Channel::ALL.into_iter().enumerate() {
+            if *consent.get(ch) {
+                scratch.profiles[k] = self.profile(i, send_channel(ch));
+            }
+        }
+        scratch.contacts.clear();
+        scratch
+            .contacts
+            .extend(self.contacts[i].iter().map(|(id, channel, at)| Contact {
+                action_id: id,
+                channel: *channel,
+                at: *at,
+            }));
+        let (profiles, contacts) = (&scratch.profiles, &scratch.contacts);
+        let profile = |k: usize, ok: bool| ok.then_some(&profiles[k]);
+        Customer {
+            id: &rec.id,
+            values: self.values(i),
+            scores: Scores {
+                churn_probability: scores[0],
+                p_alive: scores[1],
+                expected_purchases: scores[2],
+                clv: scores[3],
+                affinity: &scores[4..],
+            },
+            tier: rec.tier.as_deref(),
+            spend_365d: self.spend_365d.map_or(0.0, |j| self.values(i)[j]),
+            points_balance: rec.points_balance.unwrap_or(0.0),
+            tz: self.zones[i],
+            consent,
+            birth_date: rec.birth_date,
+            signup_date: rec
+                .signup_us
+                .and_then(DateTime::from_timestamp_micros)
+                .map(|t| t.date_naive()),
+            last_negative_at: rec
+                .last_negative_us
+                .and_then(DateTime::from_timestamp_micros),
+            last_purchase_at: rec
+                .last_purchase_us
+                .and_then(DateTime::from_timestamp_micros),
+            contacts,
+            send_time: PerChannel {
+                email: profile(0, consent.email),
+                sms: profile(1, consent.sms),
+                push: profile(2, consent.push),
+            },
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! `lattice serve`: the HTTP scoring server over a model directory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use lattice_serve::auth::ApiKeys;
+use lattice_serve::{Limits, LoadedModel, ServeOptions, serve};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model directory written by `lattice train`.
+    #[arg(long, default_value = "models/demo")]
+    pub model: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Action catalog to use instead of the model directory's own actions.toml.
+    #[arg(long)]
+    pub actions: Option<PathBuf>,
+    /// API keys file: `[[key]]` tables with name, sha256 (of the key) and scopes. Keys from
+    /// the LATTICE_API_KEYS environment variable (name:sha256:scope+scope,…) are added.
+    #[arg(long)]
+    pub api_keys: Option<PathBuf>,
+    /// Log as JSON lines (level filter from LATTICE_LOG, e.g. `info` or `lattice_serve=debug`).
+    #[arg(long)]
+    pub log_json: bool,
+    /// Largest request body, in MiB.
+    #[arg(long, default_value_t = 32)]
+    pub max_body_mib: usize,
+    /// Requests taking longer are answered 503.
+    #[arg(long, default_value_t = 10)]
+    pub timeout_secs: u64,
+    /// Requests served at once; more wait.
+    #[arg(long, default_value_t = 1024)]
+    pub concurrency: usize,
+}
+
+/// Logs to stderr, never customer attributes (the server logs route templates, not paths).
+pub fn init_logging(json: bool) {
+    let filter: tracing_subscriber::filter::Targets = std::env::var("LATTICE_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| "info".parse().expect("a valid default filter"));
+    use tracing_subscriber::prelude::*;
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = if json {
+        registry.with(fmt.json()).try_init()
+    } else {
+        registry.with(fmt).try_init()
+    };
+}
+
+pub fn keys(file: Option<&PathBuf>) -> anyhow::Result<ApiKeys> {
+    let mut keys = match file {
+        Some(f) => ApiKeys::from_file(f).map_err(anyhow::Error::msg)?,
+        None => ApiKeys::default(),
+    };
+    if let Ok(v) = std::env::var("LATTICE_API_KEYS") {
+        keys.extend(ApiKeys::from_env_value(&v).map_err(anyhow::Error::msg)?);
+    }
+    Ok(keys)
+}
+
+pub fn run_with(
+    args: Args,
+    keys: ApiKeys,
+    on_ready: impl FnOnce(SocketAddr, &LoadedModel),
+) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_json);
+    let opts = ServeOptions {
+        model: args.model,
+        actions: args.actions,
+        addr: args.addr,
+        keys,
+        limits: Limits {
+            body_bytes: args.max_body_mib * 1024 * 1024,
+            timeout: std::time::Duration::from_secs(args.timeout_secs),
+            concurrency: args.concurrency,
+        },
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    rt.block_on(serve(opts, on_ready))
+        .map_err(anyhow::Error::msg)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let keys = keys(args.api_keys.as_ref())?;
+    run_with(args, keys, |addr, m| {
+        println!(
+            "serving model {} (as of {}, {} customers, {} actions) on http://{addr}",
+            m.manifest.name,
+            m.manifest.as_of,
+            m.customers(),
+            m.catalog.len()
+        );
+    })
+}

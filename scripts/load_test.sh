@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Load test of next-best-actions on loopback, beside a minimal axum handler returning a
+# constant JSON (the ceiling), in the same run. Server and load generator are each pinned to
+# one core. Needs `wrk` (apt-get install wrk) and a release build:
+#   cargo build --release -p lattice -p lattice-serve --example constant_json
+#   scripts/load_test.sh [DURATION_SECONDS] [CONNECTIONS]
+# Prints one line per target: requests/s, p50, p99.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+T=${CARGO_TARGET_DIR:-$HOME/.cache/lattice-target}/release
+DUR=${1:-10}
+CONN=${2:-64}
+KEY=load-test-key
+HASH=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
+export TOKIO_WORKER_THREADS=1 LATTICE_LOG=warn
+
+LATTICE_API_KEYS="load:$HASH:score" taskset -c 0 "$T/lattice" serve --model models/demo --addr 127.0.0.1:18080 >/dev/null &
+P1=$!
+taskset -c 0 "$T/examples/constant_json" 127.0.0.1:18081 >/dev/null &
+P2=$!
+trap 'kill $P1 $P2 2>/dev/null || true' EXIT
+for port in 18080 18081; do
+  for _ in $(seq 1 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+    sleep 0.1
+  done
+done
+
+# A customer with ranked actions in the demo model, so the measured path does the full work.
+ID=${LOAD_CUSTOMER:-DEMO_ID}
+
+run() {
+  local name=$1 url=$2
+  taskset -c 1 wrk -t1 -c"$CONN" -d"${DUR}s" --latency -H "Authorization: Bearer $KEY" "$url" \
+    | awk -v n="$name" '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
+        /Non-2xx/ {bad=$4} END {printf "%-22s %10s req/s  p50 %8s  p99 %8s  non-2xx %s\n", n, rps, p50, p99, (bad==""?0:bad)}'
+}
+run constant_json "http://127.0.0.1:18081/v1/customers/$ID/next-best-actions"
+run next_best_actions "http://127.0.0.1:18080/v1/customers/$ID/next-best-actions?limit=5"
+run constant_json "http://127.0.0.1:18081/v1/customers/$ID/next-best-actions"
+run next_best_actions "http://127.0.0.1:18080/v1/customers/$ID/next-best-actions?limit=5"
