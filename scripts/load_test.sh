@@ -27,7 +27,7 @@ for port in 18080 18081; do
 done
 
 # A customer with ranked actions in the demo model, so the measured path does the full work.
-ID=${LOAD_CUSTOMER:-DEMO_ID}
+ID=${LOAD_CUSTOMER:-c0966}
 
 run() {
   local name=$1 url=$2
@@ -35,7 +35,10 @@ run() {
     | awk -v n="$name" '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
         /Non-2xx/ {bad=$4} END {printf "%-22s %10s req/s  p50 %8s  p99 %8s  non-2xx %s\n", n, rps, p50, p99, (bad==""?0:bad)}'
 }
-run constant_json "http://127.0.0.1:18081/v1/customers/$ID/next-best-actions"
-run next_best_actions "http://127.0.0.1:18080/v1/customers/$ID/next-best-actions?limit=5"
-run constant_json "http://127.0.0.1:18081/v1/customers/$ID/next-best-actions"
-run next_best_actions "http://127.0.0.1:18080/v1/customers/$ID/next-best-actions?limit=5"
+# Interleaved twice: this machine's timings drift.
+for _ in 1 2; do
+  run constant_json_1.9kB "http://127.0.0.1:18081/v1/customers/$ID/next-best-actions"
+  run next_best_actions "http://127.0.0.1:18080/v1/customers/$ID/next-best-actions?limit=5"
+  run constant_json_70B "http://127.0.0.1:18081/tiny"
+  run scores "http://127.0.0.1:18080/v1/customers/$ID/scores"
+done

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
@@ -26,7 +27,19 @@ pub struct History {
     pub events: u64,
     /// A canonical copy, when the input's column types needed normalising.
     _staged: Option<tempfile::TempDir>,
+    /// The last few aggregation results: training asks for the same cutoffs more than once
+    /// (the backtest's and the final fit's windows overlap).
+    memo: std::sync::Mutex<Vec<(AggregatesKey, SharedAggregates)>>,
 }
+
+type AggregatesKey = (i64, Vec<String>);
+
+/// Every customer's aggregates at one cutoff, sorted by id, shared between callers.
+pub type SharedAggregates = Arc<Vec<(String, Aggregates)>>;
+
+/// How many aggregation results [`History::aggregates`] keeps: the distinct cutoffs one
+/// `lattice train` revisits (validation, test, end).
+const MEMO_SLOTS: usize = 3;
 
 /// Labels of one customer after `as_of`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -132,6 +145,7 @@ impl History {
             last_event_us: last,
             events: n,
             _staged: staged,
+            memo: Default::default(),
         })
     }
 
@@ -156,18 +170,42 @@ impl History {
 
     /// Aggregates of every customer with at least one event at or before `as_of`, sorted by
     /// customer id.
+    ///
+    /// The last [`MEMO_SLOTS`] results are kept and shared, so asking again for the same
+    /// cutoff and categories costs nothing.
     pub async fn aggregates(
         &self,
         as_of_us: i64,
         categories: &[String],
-    ) -> Result<Vec<(String, Aggregates)>> {
+    ) -> Result<SharedAggregates> {
+        let key = (as_of_us, categories.to_vec());
+        if let Some(hit) = self.memo_get(&key) {
+            return Ok(hit);
+        }
         let batches = self.aggregate_batches(as_of_us, categories).await?;
         let mut out = Vec::new();
         for b in &batches {
             read_aggregates(b, categories.len(), &mut out)?;
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
+        let out = Arc::new(out);
+        if let Ok(mut memo) = self.memo.lock() {
+            if memo.len() == MEMO_SLOTS {
+                memo.remove(0);
+            }
+            memo.push((key, out.clone()));
+        }
         Ok(out)
+    }
+
+    fn memo_get(&self, key: &AggregatesKey) -> Option<SharedAggregates> {
+        let mut memo = self.memo.lock().ok()?;
+        let at = memo.iter().position(|(k, _)| k == key)?;
+        // Most recently used last.
+        let entry = memo.remove(at);
+        let hit = entry.1.clone();
+        memo.push(entry);
+        Some(hit)
     }
 
     /// The raw result of the aggregation query ([`aggregates_query`]), one row per customer in

@@ -185,8 +185,8 @@ pub async fn write_backtest_features(
             .aggregates(as_of + cfg.horizon_days * DAY_US, &ctx.categories)
             .await
             .map_err(|e| ModelError::Data(e.to_string()))?
-            .into_iter()
-            .map(|(id, a)| (id, a.orders))
+            .iter()
+            .map(|(id, a)| (id.clone(), a.orders))
             .collect();
         t_cols.f64(
             "orders_in_horizon",

@@ -272,9 +272,33 @@ pub fn fit_calibrated(
     let scaler = Standardizer::fit(train.x, k);
     let zt = scaler.transform(train.x, k);
     let zv = scaler.transform(valid.x, k);
+    // The fits of the grid are independent: run them on all cores.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = alphas.len().div_ceil(threads).max(1);
+    let fits: Vec<Result<(Vec<f64>, f64), ModelError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = alphas
+            .chunks(chunk)
+            .map(|group| {
+                let zt = &zt;
+                scope.spawn(move || {
+                    group
+                        .iter()
+                        .map(|&alpha| fit_raw(zt, train.y, alpha))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec![Err(ModelError::Fit("a fit panicked".into()))])
+            })
+            .collect()
+    });
     let mut best: Option<(f64, LogisticModel)> = None;
-    for &alpha in alphas {
-        let (weights, intercept) = fit_raw(&zt, train.y, alpha)?;
+    for (&alpha, fitted) in alphas.iter().zip(fits) {
+        let (weights, intercept) = fitted?;
         let w = Array1::from(weights.clone());
         let logits: Vec<f64> = zv
             .rows()

@@ -54,7 +54,7 @@ impl Default for TrainConfig {
             horizon_days: 60,
             affinity_days: 28,
             min_positives: 30,
-            max_fit_rows: 100_000,
+            max_fit_rows: 50_000,
             max_categories: 30,
             alphas: ALPHAS.to_vec(),
         }
@@ -218,6 +218,31 @@ pub async fn snapshot(
     horizon_days: i64,
     clv: Option<&ClvModels>,
 ) -> Result<(Snapshot, ClvModels), ModelError> {
+    sampled_snapshot(
+        history,
+        profiles,
+        ctx,
+        as_of_us,
+        horizon_days,
+        clv,
+        usize::MAX,
+    )
+    .await
+}
+
+/// [`snapshot`] of a deterministic sample of at most about `max_rows` customers (by
+/// [`id_unit`]): fitting and measuring need a sample, not every customer, and a million
+/// feature rows per window would cost gigabytes. The BG/NBD fit still sees every customer's
+/// summary (it draws its own sample).
+pub async fn sampled_snapshot(
+    history: &History,
+    profiles: &HashMap<String, Profile>,
+    ctx: &FeatureContext,
+    as_of_us: i64,
+    horizon_days: i64,
+    clv: Option<&ClvModels>,
+    max_rows: usize,
+) -> Result<(Snapshot, ClvModels), ModelError> {
     let aggs = history
         .aggregates(as_of_us, &ctx.categories)
         .await
@@ -234,23 +259,28 @@ pub async fn snapshot(
     };
     let k = ctx.len();
     let width = k + CLV_FEATURES.len();
-    let mut x = vec![0.0; aggs.len() * width];
+    let keep = (max_rows as f64 / aggs.len().max(1) as f64).min(1.0);
+    let kept: Vec<&(String, Aggregates)> = aggs
+        .iter()
+        .filter(|(id, _)| keep >= 1.0 || id_unit(id) < keep)
+        .collect();
+    let mut x = vec![0.0; kept.len() * width];
     let empty = Profile::default();
     let (mut ids, mut aggregates) = (
-        Vec::with_capacity(aggs.len()),
-        Vec::with_capacity(aggs.len()),
+        Vec::with_capacity(kept.len()),
+        Vec::with_capacity(kept.len()),
     );
-    for (i, (id, a)) in aggs.into_iter().enumerate() {
+    for (i, (id, a)) in kept.into_iter().enumerate() {
         let row = &mut x[i * width..(i + 1) * width];
         ctx.write(
-            &a,
-            profiles.get(&id).unwrap_or(&empty),
+            a,
+            profiles.get(id).unwrap_or(&empty),
             as_of_us,
             &mut row[..k],
         );
-        row[k..].copy_from_slice(&clv.features(&a, as_of_us, horizon_days));
-        ids.push(id);
-        aggregates.push(a);
+        row[k..].copy_from_slice(&clv.features(a, as_of_us, horizon_days));
+        ids.push(id.clone());
+        aggregates.push(a.clone());
     }
     Ok((
         Snapshot {
@@ -392,6 +422,28 @@ pub async fn fit(
     cfg: &TrainConfig,
     cutoff_us: i64,
 ) -> Result<Fitted, ModelError> {
+    fit_with(history, profiles, tiers, cfg, cutoff_us, None).await
+}
+
+/// The L2 strength of each model: `earlier`'s choice where it fitted the same model (the
+/// backtest's fit, chosen on its own later window), else the configured grid. Refitting at the
+/// end of the data then costs one fit per model instead of one per grid point.
+fn alphas_for<'a>(cfg: &'a TrainConfig, chosen: Option<f64>) -> std::borrow::Cow<'a, [f64]> {
+    match chosen {
+        Some(a) => std::borrow::Cow::Owned(vec![a]),
+        None => std::borrow::Cow::Borrowed(&cfg.alphas),
+    }
+}
+
+/// [`fit`], reusing the regularisation `earlier` chose for each model it has in common.
+pub async fn fit_with(
+    history: &History,
+    profiles: &HashMap<String, Profile>,
+    tiers: Vec<lattice_data::settings::Tier>,
+    cfg: &TrainConfig,
+    cutoff_us: i64,
+    earlier: Option<&Fitted>,
+) -> Result<Fitted, ModelError> {
     let h = cfg.horizon_days.max(cfg.affinity_days);
     let (t_train, t_valid) = (cutoff_us - 2 * h * DAY_US, cutoff_us - h * DAY_US);
     if t_train <= history.first_event_us {
@@ -411,8 +463,26 @@ pub async fn fit(
         .map_err(|e| ModelError::Data(e.to_string()))?;
     categories.truncate(cfg.max_categories);
     let context = FeatureContext { categories, tiers };
-    let (train, _) = snapshot(history, profiles, &context, t_train, cfg.horizon_days, None).await?;
-    let (valid, _) = snapshot(history, profiles, &context, t_valid, cfg.horizon_days, None).await?;
+    let (train, _) = sampled_snapshot(
+        history,
+        profiles,
+        &context,
+        t_train,
+        cfg.horizon_days,
+        None,
+        cfg.max_fit_rows,
+    )
+    .await?;
+    let (valid, _) = sampled_snapshot(
+        history,
+        profiles,
+        &context,
+        t_valid,
+        cfg.horizon_days,
+        None,
+        cfg.max_fit_rows,
+    )
+    .await?;
     let (l_train, l_valid) = (
         labels(history, t_train, cfg, &context).await?,
         labels(history, t_valid, cfg, &context).await?,
@@ -428,7 +498,7 @@ pub async fn fit(
         &feature_names,
         Examples { x: &xt, y: &yt },
         Examples { x: &xv, y: &yv },
-        &cfg.alphas,
+        &alphas_for(cfg, earlier.map(|f| f.churn.alpha)),
     )
     .map_err(|e| ModelError::Fit(format!("churn model: {e}")))?;
 
@@ -446,11 +516,17 @@ pub async fn fit(
         let model = if pos(&yt_c) >= cfg.min_positives && pos(&yv_c) >= cfg.min_positives {
             let mut names = feature_names.clone();
             names.extend(CATEGORY_INPUTS.iter().map(|n| n.to_string()));
+            let chosen = earlier
+                .and_then(|f| f.affinity.iter().find(|m| &m.category == name))
+                .and_then(|m| match &m.model {
+                    AffinityModel::Logistic(l) => Some(l.model.alpha),
+                    AffinityModel::Smoothed { .. } => None,
+                });
             let model = fit_calibrated(
                 &names,
                 Examples { x: &xt_c, y: &yt_c },
                 Examples { x: &xv_c, y: &yv_c },
-                &cfg.alphas,
+                &alphas_for(cfg, chosen),
             )
             .map_err(|e| ModelError::Fit(format!("affinity model for {name:?}: {e}")))?;
             AffinityModel::Logistic(CategoryLogistic { model, inputs })
@@ -595,13 +671,14 @@ pub async fn backtest(
     let end = (history.last_event_us.div_euclid(DAY_US) + 1) * DAY_US - 1;
     let t = end - h * DAY_US;
     let fitted = fit(history, profiles, tiers, cfg, t).await?;
-    let (test, _) = snapshot(
+    let (test, _) = sampled_snapshot(
         history,
         profiles,
         &fitted.context,
         t,
         cfg.horizon_days,
         Some(&fitted.clv),
+        cfg.max_fit_rows,
     )
     .await?;
     let l_test = labels(history, t, cfg, &fitted.context).await?;

@@ -12,7 +12,7 @@ use crate::ModelError;
 use crate::artifact::{
     DataFingerprint, FeatureSpec, METRICS, Manifest, ModelWriter, SNAPSHOT, WEIGHTS, sha256_bytes,
 };
-use crate::pipeline::{Backtest, TrainConfig, backtest, engagements, fit, snapshot};
+use crate::pipeline::{Backtest, TrainConfig, backtest, engagements, fit_with, snapshot};
 use crate::score::Models;
 use crate::sendtime::{SendTimeCounts, SendTimeModel};
 use crate::snapshot::{CONTACT_DAYS, SnapshotInputs};
@@ -63,18 +63,51 @@ pub async fn train(
     out: &Path,
     opts: &TrainOptions,
 ) -> Result<Trained, ModelError> {
+    train_with_progress(data_dir, out, opts, &|_| {}).await
+}
+
+/// The steps of [`train`], in order, as reported to a progress callback.
+pub const TRAIN_STEPS: [&str; 6] = [
+    "reading and validating the history",
+    "backtest (fit at end - horizon, measure after it)",
+    "fitting at the end of the data",
+    "scoring every customer",
+    "send-time profiles and recent contacts",
+    "writing the model directory",
+];
+
+/// [`train`], calling `step(i)` as step `TRAIN_STEPS[i]` starts (for progress bars).
+pub async fn train_with_progress(
+    data_dir: &Path,
+    out: &Path,
+    opts: &TrainOptions,
+    step: &(dyn Fn(usize) + Sync),
+) -> Result<Trained, ModelError> {
+    step(0);
     let settings = Settings::load_or_default(&data_dir.join("lattice.toml")).map_err(err)?;
     let history = History::open(data_dir).await.map_err(err)?;
     let profiles = load_profiles(data_dir).map_err(err)?;
     let cfg = &opts.config;
-    let report = if opts.backtest {
-        Some(backtest(&history, &profiles, &settings, cfg).await?.1)
+    let (earlier, report) = if opts.backtest {
+        step(1);
+        let (f, b) = backtest(&history, &profiles, &settings, cfg).await?;
+        (Some(f), Some(b))
     } else {
-        None
+        (None, None)
     };
+    step(2);
     let end = (history.last_event_us.div_euclid(DAY_US) + 1) * DAY_US - 1;
     let cutoff = opts.as_of_us.unwrap_or(end).min(end);
-    let fitted = fit(&history, &profiles, settings.tiers.clone(), cfg, cutoff).await?;
+    let fitted = fit_with(
+        &history,
+        &profiles,
+        settings.tiers.clone(),
+        cfg,
+        cutoff,
+        earlier.as_ref(),
+    )
+    .await?;
+    step(3);
     let (snap, _) = snapshot(
         &history,
         &profiles,
@@ -92,6 +125,7 @@ pub async fn train(
         .enumerate()
         .map(|(i, id)| (id.clone(), i as u32))
         .collect();
+    step(4);
     let (eng, _) = engagements(&history, &zones, &index, cutoff, cutoff).await?;
     let counts = SendTimeCounts::from_engagements(snap.ids.len(), &eng).map_err(err)?;
     let (kappa, beta) = report
@@ -106,6 +140,7 @@ pub async fn train(
         .await
         .map_err(err)?;
     let tier_names: Vec<String> = settings.tiers.iter().map(|t| t.name.clone()).collect();
+    step(5);
     let writer = ModelWriter::create(out).map_err(err)?;
     crate::snapshot::write(
         &writer.path(SNAPSHOT),

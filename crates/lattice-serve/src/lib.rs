@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 mod extract;
+mod guard;
 pub mod metrics;
 pub mod model;
 pub mod problem;
@@ -30,9 +31,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 
-use crate::auth::{Denied, Scope};
 pub use crate::model::LoadedModel;
-use crate::problem::Problem;
 pub use crate::state::AppState;
 
 /// Limits applied to every request.
@@ -104,89 +103,46 @@ async fn openapi_json() -> impl IntoResponse {
     )
 }
 
-fn presented_key(req: &Request) -> Option<&str> {
-    let h = req.headers();
-    if let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        return v.strip_prefix("Bearer ").map(str::trim);
-    }
-    h.get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
-
-async fn authorize(
-    State((state, scope)): State<(AppState, Scope)>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if state.0.keys.is_empty() {
-        return next.run(req).await;
-    }
-    match state.0.keys.check(presented_key(&req), scope) {
-        Ok(_) => next.run(req).await,
-        Err(Denied::Unauthenticated) => Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "a valid API key is required: `Authorization: Bearer <key>`",
-        )
-        .into_response(),
-        Err(Denied::Forbidden) => Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("this API key lacks the `{}` scope", scope.as_str()),
-        )
-        .into_response(),
-    }
-}
-
 /// Latency and status per route template (never the path itself: it holds customer ids).
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
-    let method = req.method().clone();
+    let route = metrics::route_index(
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
     let res = next.run(req).await;
     let elapsed = start.elapsed();
     let status = res.status().as_u16();
-    state.0.metrics.observe(route.as_deref(), status, elapsed);
-    tracing::debug!(%method, route = route.as_deref().unwrap_or("unmatched"), status, micros = elapsed.as_micros() as u64, "request");
+    state.0.metrics.observe(route, status, elapsed);
+    tracing::debug!(
+        route = metrics::ROUTES[route],
+        status,
+        micros = elapsed.as_micros() as u64,
+        "request"
+    );
     res
 }
 
 /// The whole HTTP API over `state`.
 pub fn router(state: AppState, limits: Limits) -> Router {
-    let scoped = |scope: Scope, r: Router<AppState>| {
-        r.route_layer(middleware::from_fn_with_state(
-            (state.clone(), scope),
-            authorize,
-        ))
-    };
-    let score = scoped(
-        Scope::Score,
-        Router::new()
-            .route("/v1/customers/{id}/scores", get(routes::scores))
-            .route(
-                "/v1/customers/{id}/next-best-actions",
-                get(routes::next_best_actions).post(routes::next_best_actions_in_context),
-            )
-            .route("/v1/customers/{id}/send-time", get(routes::send_time))
-            .route("/v1/score", post(routes::score_batch))
-            .route("/v1/models", get(routes::models)),
-    );
-    let admin = scoped(
-        Scope::Admin,
-        Router::new().route("/v1/admin/reload", post(routes::reload)),
-    );
+    let api = Router::new()
+        .route("/v1/customers/{id}/scores", get(routes::scores))
+        .route(
+            "/v1/customers/{id}/next-best-actions",
+            get(routes::next_best_actions).post(routes::next_best_actions_in_context),
+        )
+        .route("/v1/customers/{id}/send-time", get(routes::send_time))
+        .route("/v1/score", post(routes::score_batch))
+        .route("/v1/models", get(routes::models))
+        .route("/v1/admin/reload", post(routes::reload));
     let open = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(openapi_json));
     Router::new()
-        .merge(score)
-        .merge(admin)
+        .merge(api)
         .merge(open)
         .fallback(routes::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))

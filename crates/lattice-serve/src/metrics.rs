@@ -45,16 +45,20 @@ pub struct Metrics {
     pub reloads_failed: AtomicU64,
 }
 
-fn route_index(route: &str) -> usize {
-    ROUTES
-        .iter()
-        .position(|r| *r == route)
-        .unwrap_or(ROUTES.len() - 2)
+/// Index in [`ROUTES`] of a matched route template (`None`: no route matched).
+pub fn route_index(route: Option<&str>) -> usize {
+    match route {
+        None => ROUTES.len() - 1,
+        Some(r) => ROUTES
+            .iter()
+            .position(|x| *x == r)
+            .unwrap_or(ROUTES.len() - 2),
+    }
 }
 
 impl Metrics {
-    pub fn observe(&self, route: Option<&str>, status: u16, elapsed: Duration) {
-        let r = route.map_or(ROUTES.len() - 1, route_index);
+    /// Records one response; `r` from [`route_index`].
+    pub fn observe(&self, r: usize, status: u16, elapsed: Duration) {
         let h = &self.latency[r];
         let secs = elapsed.as_secs_f64();
         for (b, le) in h.buckets.iter().zip(BUCKETS) {

@@ -10,6 +10,7 @@ use lattice_models::sendtime::{Channel as SendChannel, ProfileSource};
 
 use crate::api::*;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::guard::{ADMIN, SCORE, Scoped};
 use crate::model::{LoadedModel, Scratch, send_channel};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -96,6 +97,7 @@ fn snapshot_scores(m: &LoadedModel, i: usize) -> ScoresResponse {
     security(("api_key" = []))
 )]
 pub async fn scores(
+    _: Scoped<SCORE>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ScoresResponse>, Problem> {
@@ -133,7 +135,11 @@ fn decide(
     let mut scratch = Scratch::default();
     let customer = m.customer(i, &mut scratch);
     let decision = m.catalog.rank(&customer, context, options);
-    Ok(Json(decision).into_response())
+    // One allocation for the body (axum's Json starts at 128 bytes and grows).
+    let mut body = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut body, &decision)
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[utoipa::path(
@@ -147,6 +153,7 @@ fn decide(
     security(("api_key" = []))
 )]
 pub async fn next_best_actions(
+    _: Scoped<SCORE>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ActionsQuery>,
@@ -168,6 +175,7 @@ pub async fn next_best_actions(
     security(("api_key" = []))
 )]
 pub async fn next_best_actions_in_context(
+    _: Scoped<SCORE>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ActionsRequest>,
@@ -196,6 +204,7 @@ pub async fn next_best_actions_in_context(
     security(("api_key" = []))
 )]
 pub async fn send_time(
+    _: Scoped<SCORE>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<SendTimeQuery>,
@@ -304,6 +313,7 @@ fn inline_scores(m: &LoadedModel, k: usize, c: &InlineCustomer) -> Result<Scores
     security(("api_key" = []))
 )]
 pub async fn score_batch(
+    _: Scoped<SCORE>,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> Result<Json<BatchResponse>, Problem> {
@@ -361,7 +371,7 @@ pub fn model_info(m: &LoadedModel) -> ModelInfo {
     responses((status = 200, body = ModelsResponse), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("api_key" = []))
 )]
-pub async fn models(State(state): State<AppState>) -> Json<ModelsResponse> {
+pub async fn models(_: Scoped<SCORE>, State(state): State<AppState>) -> Json<ModelsResponse> {
     Json(ModelsResponse {
         models: vec![model_info(&state.model())],
     })
@@ -378,6 +388,7 @@ pub async fn models(State(state): State<AppState>) -> Json<ModelsResponse> {
     security(("api_key" = []))
 )]
 pub async fn reload(
+    _: Scoped<ADMIN>,
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<Json<ReloadResponse>, Problem> {

@@ -2,6 +2,7 @@ pub mod evaluate;
 pub mod features;
 pub mod generate;
 pub mod import;
+pub mod progress;
 pub mod quickstart;
 pub mod score;
 pub mod serve;

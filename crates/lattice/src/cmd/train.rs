@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use lattice_models::pipeline::TrainConfig;
-use lattice_models::train::{TrainOptions, train};
+use lattice_models::train::{TRAIN_STEPS, TrainOptions, train_with_progress};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -47,7 +47,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let started = Instant::now();
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
-    let t = rt.block_on(train(&args.data, &args.out, &opts))?;
+    let steps = super::progress::Steps::new(&TRAIN_STEPS);
+    let t = rt.block_on(train_with_progress(&args.data, &args.out, &opts, &|i| {
+        steps.start(i)
+    }));
+    steps.finish();
+    let t = t?;
     let m = &t.manifest;
     println!(
         "trained {} at {} on {} events: {} customers, {} features, {} categories, in {:.1} s",

@@ -1,0 +1,58 @@
+//! The next-best-actions request path without HTTP, piece by piece, on the demo model:
+//! building the customer (send-time profiles, contacts), ranking, serialising the answer.
+//!
+//! cargo bench -p lattice-serve --bench request_path
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use lattice_decide::{Context, RankOptions};
+use lattice_serve::LoadedModel;
+use lattice_serve::model::Scratch;
+
+fn bench(c: &mut Criterion) {
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/demo");
+    let m = LoadedModel::load(&demo, None).expect("models/demo loads");
+    let i = m.snapshot.get("c0966").expect("the load-test customer");
+    let ctx = Context::at(chrono::Utc::now());
+    let opts = RankOptions::default();
+
+    c.bench_function("lookup + customer (profiles, contacts)", |b| {
+        b.iter(|| {
+            let i = m.snapshot.get(black_box("c0966")).unwrap_or(0);
+            let mut s = Scratch::default();
+            black_box(m.customer(i, &mut s).values.len())
+        })
+    });
+    let mut s = Scratch::default();
+    let customer = m.customer(i, &mut s);
+    c.bench_function("rank (demo catalog, limit 5)", |b| {
+        b.iter(|| black_box(m.catalog.rank(black_box(&customer), &ctx, &opts)))
+    });
+    let decision = m.catalog.rank(&customer, &ctx, &opts);
+    c.bench_function("serialise the decision", |b| {
+        b.iter(|| {
+            let mut v = Vec::with_capacity(4096);
+            serde_json::to_writer(&mut v, black_box(&decision)).unwrap();
+            black_box(v.len())
+        })
+    });
+    c.bench_function("whole path", |b| {
+        b.iter(|| {
+            let mut s = Scratch::default();
+            let cust = m.customer(i, &mut s);
+            let d = m.catalog.rank(&cust, &ctx, &opts);
+            let mut v = Vec::with_capacity(4096);
+            serde_json::to_writer(&mut v, &d).unwrap();
+            black_box(v.len())
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3));
+    targets = bench
+}
+criterion_main!(benches);
