@@ -221,8 +221,13 @@ impl LogisticModel {
 fn fit_raw(z: &Array2<f64>, y: &[bool], alpha: f64) -> Result<(Vec<f64>, f64), ModelError> {
     let targets = Array1::from(y.to_vec());
     let data = Dataset::new(z.clone(), targets);
+    // linfa's loss is a sum over rows, so its gradient grows with the row count: an absolute
+    // tolerance (its default 1e-4) is never met on large data and every fit ran to the
+    // iteration cap. Stop at a mean gradient norm of 1e-4 instead.
+    let tolerance = 1e-4 * z.nrows().max(1) as f64;
     let fitted = LogisticRegression::default()
         .alpha(alpha)
+        .gradient_tolerance(tolerance)
         .max_iterations(200)
         .fit(&data)
         .map_err(|e| ModelError::Fit(format!("logistic regression: {e}")))?;
