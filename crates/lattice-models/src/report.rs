@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -568,31 +569,46 @@ fn no_data(area: &DrawingArea<SVGBackend<'_>, Shift>, title: &str, message: &str
     Ok(())
 }
 
+/// A titled chart over [0, 1] × [0, 1] with its grid and axis labels drawn: the frame of the
+/// ROC and reliability plots.
+fn unit_square<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    Box<dyn std::error::Error>,
+> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, caption(16))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(52)
+        .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
+    chart
+        .configure_mesh()
+        .light_line_style(GRID.mix(0.6))
+        .bold_line_style(GRID)
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_labels(6)
+        .y_labels(6)
+        .x_label_formatter(&|v| format!("{v:.1}"))
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .label_style(text(12))
+        .axis_desc_style(text(13))
+        .draw()?;
+    Ok(chart)
+}
+
 fn roc_svg(m: &BinaryMetrics) -> String {
     svg(SMALL, |root| {
         let title = format!("ROC curve (AUC {})", opt(m.auc, 3));
         if m.roc.is_empty() {
             return no_data(root, &title, "no ROC points (one class only)");
         }
-        let mut chart = ChartBuilder::on(root)
-            .caption(&title, caption(16))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(52)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
-        chart
-            .configure_mesh()
-            .light_line_style(GRID.mix(0.6))
-            .bold_line_style(GRID)
-            .x_desc("false positive rate")
-            .y_desc("true positive rate")
-            .x_labels(6)
-            .y_labels(6)
-            .x_label_formatter(&|v| format!("{v:.1}"))
-            .y_label_formatter(&|v| format!("{v:.1}"))
-            .label_style(text(12))
-            .axis_desc_style(text(13))
-            .draw()?;
+        let mut chart = unit_square(root, &title, "false positive rate", "true positive rate")?;
         chart.draw_series(DashedLineSeries::new(
             [(0.0, 0.0), (1.0, 1.0)],
             5,
@@ -632,25 +648,12 @@ fn reliability_svg(m: &BinaryMetrics) -> String {
         if bins.is_empty() {
             return no_data(root, &title, "no predictions");
         }
-        let mut chart = ChartBuilder::on(root)
-            .caption(&title, caption(16))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(52)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
-        chart
-            .configure_mesh()
-            .light_line_style(GRID.mix(0.6))
-            .bold_line_style(GRID)
-            .x_desc("mean predicted probability")
-            .y_desc("observed churn rate")
-            .x_labels(6)
-            .y_labels(6)
-            .x_label_formatter(&|v| format!("{v:.1}"))
-            .y_label_formatter(&|v| format!("{v:.1}"))
-            .label_style(text(12))
-            .axis_desc_style(text(13))
-            .draw()?;
+        let mut chart = unit_square(
+            root,
+            &title,
+            "mean predicted probability",
+            "observed churn rate",
+        )?;
         chart
             .draw_series(DashedLineSeries::new(
                 [(0.0, 0.0), (1.0, 1.0)],

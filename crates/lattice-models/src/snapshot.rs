@@ -313,17 +313,27 @@ impl CustomerRecord {
     }
 }
 
-/// The snapshot in memory, for the server: numeric columns flat, one record per customer.
+/// Customer attributes read into every value row after the features and scores: current
+/// state from `customers`, visible to decision rules but never a model input.
+pub const ATTRIBUTES: [&str; 4] = [
+    "points_balance",
+    "consent_email",
+    "consent_sms",
+    "consent_push",
+];
+
+/// The snapshot in memory, for the server: one numeric row per customer (features, scores,
+/// attributes: the variables decision rules see) and one record of everything else.
 #[derive(Debug, Clone, Default)]
 pub struct ServingSnapshot {
     pub feature_names: Vec<String>,
     /// `SCORE_COLUMNS` then `affinity_<category>`.
     pub score_names: Vec<String>,
+    /// Names of a value row: `feature_names`, `score_names`, then [`ATTRIBUTES`].
+    pub variables: Vec<String>,
     pub customers: Vec<CustomerRecord>,
-    /// Row-major, `feature_names.len()` per customer.
-    pub features: Vec<f64>,
-    /// Row-major, `score_names.len()` per customer.
-    pub scores: Vec<f64>,
+    /// Row-major, `variables.len()` per customer.
+    values: Vec<f64>,
     pub index: HashMap<String, u32>,
 }
 
@@ -332,14 +342,19 @@ impl ServingSnapshot {
         self.index.get(id).map(|&i| i as usize)
     }
 
+    /// Customer `i`'s values, named by [`Self::variables`].
+    pub fn values(&self, i: usize) -> &[f64] {
+        let w = self.variables.len();
+        &self.values[i * w..(i + 1) * w]
+    }
+
     pub fn features(&self, i: usize) -> &[f64] {
-        let w = self.feature_names.len();
-        &self.features[i * w..(i + 1) * w]
+        &self.values(i)[..self.feature_names.len()]
     }
 
     pub fn scores(&self, i: usize) -> &[f64] {
-        let w = self.score_names.len();
-        &self.scores[i * w..(i + 1) * w]
+        let f = self.feature_names.len();
+        &self.values(i)[f..f + self.score_names.len()]
     }
 
     /// Reads a snapshot written by [`write`]; `features` and `categories` come from the
@@ -357,9 +372,13 @@ impl ServingSnapshot {
             .map_err(|e| ModelError::Data(format!("{}: {e}", path.display())))?;
         let mut score_names: Vec<String> = SCORE_COLUMNS.iter().map(|s| s.to_string()).collect();
         score_names.extend(categories.iter().map(|c| format!("affinity_{}", slug(c))));
+        let mut variables = features.to_vec();
+        variables.extend(score_names.iter().cloned());
+        variables.extend(ATTRIBUTES.iter().map(|s| s.to_string()));
         let mut out = ServingSnapshot {
             feature_names: features.to_vec(),
             score_names,
+            variables,
             ..Default::default()
         };
         for batch in reader {
@@ -444,8 +463,12 @@ impl ServingSnapshot {
             }
             let id = ids.value(r).to_string();
             let i = self.customers.len();
-            self.features.extend(feats.iter().map(|c| c.value(r)));
-            self.scores.extend(scores.iter().map(|c| c.value(r)));
+            self.values.extend(feats.iter().map(|c| c.value(r)));
+            self.values.extend(scores.iter().map(|c| c.value(r)));
+            let points_balance = (!points.is_null(r)).then(|| points.value(r));
+            let consent = consent.map(|c| c.value(r));
+            self.values.push(points_balance.unwrap_or(0.0));
+            self.values.extend(consent.map(|b| f64::from(u8::from(b))));
             let str_list = |l: &lattice_data::arrow::array::ListArray| -> Vec<String> {
                 if l.is_null(r) {
                     return vec![];
@@ -492,8 +515,8 @@ impl ServingSnapshot {
                 id: id.clone(),
                 churn_reasons: str_list(reasons),
                 tier: (!tier.is_null(r)).then(|| tier.value(r).to_string()),
-                points_balance: (!points.is_null(r)).then(|| points.value(r)),
-                consent: consent.map(|c| c.value(r)),
+                points_balance,
+                consent,
                 timezone: tz.value(r).to_string(),
                 birth_date: (!birth.is_null(r))
                     .then(|| birth.value_as_date(r))

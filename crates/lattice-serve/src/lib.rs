@@ -96,11 +96,11 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
+/// The API description, rendered once.
 async fn openapi_json() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        ApiDoc::openapi().to_json().unwrap_or_default(),
-    )
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_default());
+    ([(header::CONTENT_TYPE, "application/json")], doc.as_str())
 }
 
 /// Latency and status per route template (never the path itself: it holds customer ids).

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use chrono_tz::Tz;
 use lattice_data::actions::ActionCatalog;
 use lattice_data::settings::Settings;
@@ -14,15 +14,6 @@ use lattice_models::artifact::{ACTIONS, Manifest, SETTINGS, SNAPSHOT, load};
 use lattice_models::score::Models;
 use lattice_models::sendtime::Channel as SendChannel;
 use lattice_models::snapshot::{CustomerRecord, ServingSnapshot};
-
-/// Customer attributes visible to CEL besides features and scores (current state from
-/// `customers`, not model inputs).
-pub const ATTRIBUTES: [&str; 4] = [
-    "points_balance",
-    "consent_email",
-    "consent_sms",
-    "consent_push",
-];
 
 pub struct LoadedModel {
     pub dir: PathBuf,
@@ -33,12 +24,9 @@ pub struct LoadedModel {
     pub snapshot: ServingSnapshot,
     pub catalog: Catalog,
     pub settings: Settings,
-    /// Names of [`Self::values`] columns: features, scores, attributes.
-    pub variables: Vec<String>,
-    /// Row-major, `variables.len()` per customer.
-    values: Vec<f64>,
+    /// Each customer's time zone, parsed once.
     zones: Vec<Tz>,
-    contacts: Vec<Vec<(String, lattice_decide::Channel, DateTime<Utc>)>>,
+    /// Position of `spend_365d` in a feature row.
     spend_365d: Option<usize>,
 }
 
@@ -84,38 +72,20 @@ impl LoadedModel {
         } else {
             ActionCatalog::parse("").map_err(|e| format!("empty catalog: {e}"))?
         };
-        let mut variables = features.clone();
-        variables.extend(snapshot.score_names.iter().cloned());
-        variables.extend(ATTRIBUTES.iter().map(|s| s.to_string()));
-        let catalog =
-            Catalog::compile(&action_catalog, &settings, &variables, &manifest.categories)
-                .map_err(|e| format!("{}: {e}", actions_path.display()))?;
-
-        let n = snapshot.customers.len();
-        let mut values = Vec::with_capacity(n * variables.len());
+        let catalog = Catalog::compile(
+            &action_catalog,
+            &settings,
+            &snapshot.variables,
+            &manifest.categories,
+        )
+        .map_err(|e| format!("{}: {e}", actions_path.display()))?;
         let default_tz = Tz::from_str(&settings.default_timezone).unwrap_or(Tz::UTC);
-        let mut zones = Vec::with_capacity(n);
-        let mut contacts = Vec::with_capacity(n);
-        for (i, c) in snapshot.customers.iter().enumerate() {
-            values.extend_from_slice(snapshot.features(i));
-            values.extend_from_slice(snapshot.scores(i));
-            values.push(c.points_balance.unwrap_or(0.0));
-            values.extend(c.consent.map(|b| f64::from(u8::from(b))));
-            zones.push(Tz::from_str(&c.timezone).unwrap_or(default_tz));
-            contacts.push(
-                c.contacts
-                    .iter()
-                    .filter_map(|k| {
-                        Some((
-                            k.action_id.clone(),
-                            lattice_decide::Channel::parse(&k.channel)?,
-                            DateTime::from_timestamp_micros(k.at_us)?,
-                        ))
-                    })
-                    .collect(),
-            );
-        }
-        let spend_365d = variables.iter().position(|v| v == "spend_365d");
+        let zones = snapshot
+            .customers
+            .iter()
+            .map(|c| Tz::from_str(&c.timezone).unwrap_or(default_tz))
+            .collect();
+        let spend_365d = features.iter().position(|v| v == "spend_365d");
         Ok(LoadedModel {
             dir: dir.to_path_buf(),
             actions_override: actions.map(Path::to_path_buf),
@@ -124,10 +94,7 @@ impl LoadedModel {
             snapshot,
             catalog,
             settings,
-            variables,
-            values,
             zones,
-            contacts,
             spend_365d,
         })
     }
@@ -144,9 +111,9 @@ impl LoadedModel {
         self.zones[i]
     }
 
-    pub fn values(&self, i: usize) -> &[f64] {
-        let w = self.variables.len();
-        &self.values[i * w..(i + 1) * w]
+    /// `spend_365d` of a feature row (0 if the model has no such feature).
+    pub fn spend_365d(&self, features: &[f64]) -> f64 {
+        self.spend_365d.map_or(0.0, |j| features[j])
     }
 
     /// The customer's smoothed hour-of-week profile on a channel, in local time.
@@ -172,18 +139,18 @@ impl LoadedModel {
             }
         }
         scratch.contacts.clear();
-        scratch
-            .contacts
-            .extend(self.contacts[i].iter().map(|(id, channel, at)| Contact {
-                action_id: id,
-                channel: *channel,
-                at: *at,
-            }));
+        scratch.contacts.extend(rec.contacts.iter().filter_map(|k| {
+            Some(Contact {
+                action_id: &k.action_id,
+                channel: lattice_decide::Channel::parse(&k.channel)?,
+                at: DateTime::from_timestamp_micros(k.at_us)?,
+            })
+        }));
         let (profiles, contacts) = (&scratch.profiles, &scratch.contacts);
         let profile = |k: usize, ok: bool| ok.then_some(&profiles[k]);
         Customer {
             id: &rec.id,
-            values: self.values(i),
+            values: self.snapshot.values(i),
             scores: Scores {
                 churn_probability: scores[0],
                 p_alive: scores[1],
@@ -192,7 +159,7 @@ impl LoadedModel {
                 affinity: &scores[4..],
             },
             tier: rec.tier.as_deref(),
-            spend_365d: self.spend_365d.map_or(0.0, |j| self.values(i)[j]),
+            spend_365d: self.spend_365d(self.snapshot.features(i)),
             points_balance: rec.points_balance.unwrap_or(0.0),
             tz: self.zones[i],
             consent,

@@ -280,13 +280,7 @@ fn inline_scores(m: &LoadedModel, k: usize, c: &InlineCustomer) -> Result<Scores
             format!("unknown feature {extra:?} (GET /v1/models lists the model's features)"),
         ));
     }
-    let spend = m
-        .models
-        .fitted
-        .feature_names
-        .iter()
-        .position(|n| n == "spend_365d")
-        .map_or(0.0, |j| row[j]);
+    let spend = m.spend_365d(&row);
     Ok(ScoresResponse {
         customer_id: c.customer_id.clone(),
         churn_probability: s.churn_probability,
@@ -360,7 +354,7 @@ pub fn model_info(m: &LoadedModel) -> ModelInfo {
         customers: m.customers(),
         categories: man.categories.clone(),
         features: man.feature_schema.iter().map(|f| f.name.clone()).collect(),
-        variables: m.variables.clone(),
+        variables: m.snapshot.variables.clone(),
         actions: m.catalog.len(),
         metrics: man.metrics.clone().into_iter().collect(),
     }

@@ -83,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // A fresh key for this session, with every scope: the server is never open by default.
     let key: String = {
         let bytes: [u8; 16] = rand::thread_rng().r#gen();
-        format!("lk_{}", hex_string(&bytes))
+        format!("lk_{}", hex::encode(bytes))
     };
     let keys = ApiKeys::new(vec![ApiKey {
         name: "quickstart".into(),
@@ -123,8 +123,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             cat = m.manifest.categories.first().map_or("", String::as_str),
         );
     })
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
