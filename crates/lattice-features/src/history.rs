@@ -27,12 +27,50 @@ pub struct History {
     pub events: u64,
     /// A canonical copy, when the input's column types needed normalising.
     _staged: Option<tempfile::TempDir>,
-    /// The last few aggregation results: training asks for the same cutoffs more than once
-    /// (the backtest's and the final fit's windows overlap).
-    memo: std::sync::Mutex<Vec<(AggregatesKey, SharedAggregates)>>,
+    /// The last few aggregation and label results: training asks for the same cutoffs more
+    /// than once (the backtest's and the final fit's windows overlap).
+    memo: Memo<AggregatesKey, SharedAggregates>,
+    labels_memo: Memo<LabelsKey, SharedLabels>,
+    /// Distinct customers with an event, counted on first use.
+    customers: std::sync::OnceLock<usize>,
 }
 
-type AggregatesKey = (i64, Vec<String>);
+/// (as_of, categories, sample fraction as bits).
+type AggregatesKey = (i64, Vec<String>, u64);
+/// (as_of, horizon, affinity window, categories, sample fraction as bits).
+type LabelsKey = (i64, i64, i64, Vec<String>, u64);
+
+/// Labels of the customers who purchased after a cutoff, shared between callers.
+pub type SharedLabels = Arc<HashMap<String, Labels>>;
+
+/// The last [`MEMO_SLOTS`] results of a query, most recently used last.
+struct Memo<K, V>(std::sync::Mutex<Vec<(K, V)>>);
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Memo(std::sync::Mutex::new(Vec::new()))
+    }
+}
+
+impl<K: PartialEq, V: Clone> Memo<K, V> {
+    fn get(&self, key: &K) -> Option<V> {
+        let mut memo = self.0.lock().ok()?;
+        let at = memo.iter().position(|(k, _)| k == key)?;
+        let entry = memo.remove(at);
+        let hit = entry.1.clone();
+        memo.push(entry);
+        Some(hit)
+    }
+
+    fn put(&self, key: K, value: V) {
+        if let Ok(mut memo) = self.0.lock() {
+            if memo.len() == MEMO_SLOTS {
+                memo.remove(0);
+            }
+            memo.push((key, value));
+        }
+    }
+}
 
 /// Every customer's aggregates at one cutoff, sorted by id, shared between callers.
 pub type SharedAggregates = Arc<Vec<(String, Aggregates)>>;
@@ -107,6 +145,7 @@ impl History {
             w.finish()?;
         }
         let ctx = SessionContext::new();
+        ctx.register_udf(crate::sample::unit_udf());
         let (path, present): (PathBuf, Vec<&str>) = match &staged {
             Some(d) => (
                 d.path().join("events.parquet"),
@@ -146,6 +185,8 @@ impl History {
             events: n,
             _staged: staged,
             memo: Default::default(),
+            labels_memo: Default::default(),
+            customers: Default::default(),
         })
     }
 
@@ -178,34 +219,52 @@ impl History {
         as_of_us: i64,
         categories: &[String],
     ) -> Result<SharedAggregates> {
-        let key = (as_of_us, categories.to_vec());
-        if let Some(hit) = self.memo_get(&key) {
+        self.sampled_aggregates(as_of_us, categories, 1.0).await
+    }
+
+    /// [`History::aggregates`] of the customers in the sample of `fraction`
+    /// ([`crate::sample`]); the others' events are not aggregated at all.
+    pub async fn sampled_aggregates(
+        &self,
+        as_of_us: i64,
+        categories: &[String],
+        fraction: f64,
+    ) -> Result<SharedAggregates> {
+        let fraction = fraction.min(1.0);
+        let key = (as_of_us, categories.to_vec(), fraction.to_bits());
+        if let Some(hit) = self.memo.get(&key) {
             return Ok(hit);
         }
-        let batches = self.aggregate_batches(as_of_us, categories).await?;
+        let sql = aggregates_query(as_of_us, categories, TS_US, fraction);
+        let batches = self
+            .aggregation_context()
+            .sql(&sql)
+            .await?
+            .collect()
+            .await?;
         let mut out = Vec::new();
         for b in &batches {
             read_aggregates(b, categories.len(), &mut out)?;
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         let out = Arc::new(out);
-        if let Ok(mut memo) = self.memo.lock() {
-            if memo.len() == MEMO_SLOTS {
-                memo.remove(0);
-            }
-            memo.push((key, out.clone()));
-        }
+        self.memo.put(key, out.clone());
         Ok(out)
     }
 
-    fn memo_get(&self, key: &AggregatesKey) -> Option<SharedAggregates> {
-        let mut memo = self.memo.lock().ok()?;
-        let at = memo.iter().position(|(k, _)| k == key)?;
-        // Most recently used last.
-        let entry = memo.remove(at);
-        let hit = entry.1.clone();
-        memo.push(entry);
-        Some(hit)
+    /// The number of distinct customers with at least one event.
+    pub async fn customers(&self) -> Result<usize> {
+        if let Some(&n) = self.customers.get() {
+            return Ok(n);
+        }
+        let b = self
+            .query("SELECT COUNT(DISTINCT customer_id) AS n FROM events")
+            .await?;
+        let n = b
+            .first()
+            .and_then(|b| b.column(0).as_primitive_opt::<Int64Type>())
+            .map_or(0, |c| c.value(0) as usize);
+        Ok(*self.customers.get_or_init(|| n))
     }
 
     /// The raw result of the aggregation query ([`aggregates_query`]), one row per customer in
@@ -216,7 +275,7 @@ impl History {
         as_of_us: i64,
         categories: &[String],
     ) -> Result<Vec<RecordBatch>> {
-        let sql = aggregates_query(as_of_us, categories, TS_US);
+        let sql = aggregates_query(as_of_us, categories, TS_US, 1.0);
         let ctx = self.aggregation_context();
         Ok(ctx.sql(&sql).await?.collect().await?)
     }
@@ -244,7 +303,32 @@ impl History {
         horizon_days: i64,
         affinity_days: i64,
         categories: &[String],
-    ) -> Result<HashMap<String, Labels>> {
+    ) -> Result<SharedLabels> {
+        self.sampled_labels(as_of_us, horizon_days, affinity_days, categories, 1.0)
+            .await
+    }
+
+    /// [`History::labels`] of the customers in the sample of `fraction`; the last few results
+    /// are kept and shared.
+    pub async fn sampled_labels(
+        &self,
+        as_of_us: i64,
+        horizon_days: i64,
+        affinity_days: i64,
+        categories: &[String],
+        fraction: f64,
+    ) -> Result<SharedLabels> {
+        let fraction = fraction.min(1.0);
+        let key = (
+            as_of_us,
+            horizon_days,
+            affinity_days,
+            categories.to_vec(),
+            fraction.to_bits(),
+        );
+        if let Some(hit) = self.labels_memo.get(&key) {
+            return Ok(hit);
+        }
         let end = as_of_us + horizon_days.max(affinity_days) * DAY_US;
         if end > self.last_event_us + DAY_US {
             return Err(FeatureError::Invalid(format!(
@@ -256,7 +340,14 @@ impl History {
                 fmt_day(self.last_event_us)
             )));
         }
-        let sql = labels_query(as_of_us, horizon_days, affinity_days, categories, TS_US);
+        let sql = labels_query(
+            as_of_us,
+            horizon_days,
+            affinity_days,
+            categories,
+            TS_US,
+            fraction,
+        );
         let mut out = HashMap::new();
         for b in self.query(&sql).await? {
             let ids = utf8(b.column(0))?;
@@ -274,6 +365,8 @@ impl History {
                 );
             }
         }
+        let out = Arc::new(out);
+        self.labels_memo.put(key, out.clone());
         Ok(out)
     }
 }

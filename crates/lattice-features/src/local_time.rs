@@ -51,18 +51,21 @@ impl TimeZones {
 }
 
 impl History {
-    /// Calls `f(customer_id, event_type, local hour of week, ts_us)` for every event in
-    /// `(from_us, to_us]`.
+    /// Calls `f(customer_id, event_type, local hour of week, ts_us)` for every event a customer
+    /// made in `(from_us, to_us]` (contacts, which the business sends, are left out), for the
+    /// customers in the sample of `fraction` ([`crate::sample`]).
     pub async fn for_each_local_event(
         &self,
         zones: &TimeZones,
         from_us: i64,
         to_us: i64,
+        fraction: f64,
         mut f: impl FnMut(&str, &str, u8, i64),
     ) -> Result<()> {
         let sql = format!(
             "SELECT arrow_cast(customer_id, 'Utf8') AS customer_id, arrow_cast(event_type, 'Utf8') AS event_type, {TS_US} AS t \
-             FROM events WHERE {TS_US} > {from_us} AND {TS_US} <= {to_us}"
+             FROM events WHERE {TS_US} > {from_us} AND {TS_US} <= {to_us} AND event_type <> 'contact'{}",
+            crate::sample::sql_filter(fraction)
         );
         let mut stream = self.sql(&sql).await?.execute_stream().await?;
         while let Some(batch) = stream.next().await {

@@ -2,6 +2,7 @@
 //! before `as_of` are read, so an event after it can never change an aggregate.
 
 use crate::aggregates::{DAY_US, NEGATIVE_SENTIMENT, QUARTER_DAYS, RECENT_DAYS, YEAR_DAYS};
+use crate::sample::sql_filter;
 
 /// Quotes a string as a SQL literal.
 pub fn literal(s: &str) -> String {
@@ -12,8 +13,14 @@ pub fn literal(s: &str) -> String {
 ///
 /// `ts_us` is the dialect's expression for `ts` as integer microseconds since the epoch
 /// (DataFusion: `arrow_cast(ts, 'Int64')`; DuckDB: `epoch_us(ts)`), so the same text can be
-/// benchmarked against another engine.
-pub fn aggregates_query(as_of_us: i64, categories: &[String], ts_us: &str) -> String {
+/// benchmarked against another engine. `fraction` < 1 keeps only that sample of customers
+/// ([`crate::sample`]; the `lattice_unit` function must then be registered).
+pub fn aggregates_query(
+    as_of_us: i64,
+    categories: &[String],
+    ts_us: &str,
+    fraction: f64,
+) -> String {
     let since = |days: i64| as_of_us - days * DAY_US;
     let (d30, d90, d180, d365) = (
         since(RECENT_DAYS),
@@ -47,7 +54,7 @@ pub fn aggregates_query(as_of_us: i64, categories: &[String], ts_us: &str) -> St
     format!(
         "WITH e AS (
   SELECT customer_id, {ts_us} AS t, event_type, channel, category, amount, order_id, sentiment
-  FROM events WHERE {ts_us} <= {as_of_us}
+  FROM events WHERE {ts_us} <= {as_of_us}{sample}
 ),
 o AS (
   SELECT customer_id, MIN(t) AS t, SUM(COALESCE(amount, 0.0)) AS amount
@@ -126,38 +133,48 @@ FROM ea LEFT JOIN og ON ea.customer_id = og.customer_id",
             "event_type = 'support' AND t > {d90} AND sentiment IS NOT NULL"
         )),
         neg = NEGATIVE_SENTIMENT,
+        sample = sql_filter(fraction),
     )
 }
 
 /// Labels from the window after `as_of`: orders in (as_of, as_of + horizon] and, per category,
-/// whether a purchase line of it falls in (as_of, as_of + affinity_days].
+/// whether a purchase line of it falls in (as_of, as_of + affinity_days]. Orders are grouped
+/// first and then counted, rather than `COUNT(DISTINCT …)`, whose per-customer sets cost
+/// gigabytes with a million customers.
 pub fn labels_query(
     as_of_us: i64,
     horizon_days: i64,
     affinity_days: i64,
     categories: &[String],
     ts_us: &str,
+    fraction: f64,
 ) -> String {
     let h = as_of_us + horizon_days * DAY_US;
     let a = as_of_us + affinity_days * DAY_US;
     let end = h.max(a);
-    let mut cat_cols = String::new();
+    let (mut line_cols, mut order_cols) = (String::new(), String::new());
     for (i, c) in categories.iter().enumerate() {
-        cat_cols.push_str(&format!(
-            ",\n  MAX(CASE WHEN t <= {a} AND category = {} THEN 1.0 ELSE 0.0 END) AS cat_{i}",
+        line_cols.push_str(&format!(
+            ",\n    MAX(CASE WHEN t <= {a} AND category = {} THEN 1.0 ELSE 0.0 END) AS cat_{i}",
             literal(c)
         ));
+        order_cols.push_str(&format!(",\n  MAX(cat_{i}) AS cat_{i}"));
     }
     format!(
         "SELECT customer_id,
-  CAST(COUNT(DISTINCT CASE WHEN t <= {h} THEN o END) AS DOUBLE) AS purchases_in_horizon{cat_cols}
+  CAST(COUNT(CASE WHEN t <= {h} THEN 1 END) AS DOUBLE) AS purchases_in_horizon{order_cols}
 FROM (
-  SELECT customer_id, {ts_us} AS t, category,
-    COALESCE(order_id, CAST({ts_us} AS VARCHAR)) AS o
-  FROM events
-  WHERE event_type = 'purchase' AND {ts_us} > {as_of_us} AND {ts_us} <= {end}
+  SELECT customer_id, MIN(t) AS t{line_cols}
+  FROM (
+    SELECT customer_id, {ts_us} AS t, category,
+      COALESCE(order_id, CAST({ts_us} AS VARCHAR)) AS o
+    FROM events
+    WHERE event_type = 'purchase' AND {ts_us} > {as_of_us} AND {ts_us} <= {end}{sample}
+  )
+  GROUP BY customer_id, o
 )
-GROUP BY customer_id"
+GROUP BY customer_id",
+        sample = sql_filter(fraction),
     )
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use lattice_data::write::{EventRow, EventsWriter};
+use lattice_features::sample::id_unit;
 use lattice_features::{FeatureContext, FeatureFrame, History, feature_frame};
 
 const DAY: i64 = 86_400_000_000;
@@ -297,4 +298,46 @@ fn a_bad_row_is_named() {
         .unwrap()
         .to_string();
     assert!(err.contains("column `sentiment`, row 1"), "{err}");
+}
+
+#[test]
+fn a_sample_aggregates_only_its_customers_with_the_same_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("events.parquet");
+    let ids: Vec<String> = (0..300).map(|i| format!("c{i}")).collect();
+    let mut rows = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let d = (i % 40) as i64;
+        rows.push(buy(id, d, "o1", "outerwear", 10.0 + i as f64));
+        rows.push(ev(id, d + 3, "email_open"));
+        rows.push(buy(id, 55 + d % 5, "o2", "denim", 5.0));
+    }
+    write(&p, &rows);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let h = History::open_events(&p).await.unwrap();
+        assert_eq!(h.customers().await.unwrap(), 300);
+        let cats = ctx().categories;
+        let as_of = T0 + 50 * DAY;
+        let full = h.aggregates(as_of, &cats).await.unwrap();
+        let part = h.sampled_aggregates(as_of, &cats, 0.3).await.unwrap();
+        let expected: Vec<_> = full.iter().filter(|(id, _)| id_unit(id) < 0.3).collect();
+        assert!(
+            (60..120).contains(&part.len()),
+            "about 30% of 300: {}",
+            part.len()
+        );
+        assert_eq!(part.iter().collect::<Vec<_>>(), expected);
+
+        let full = h.labels(as_of, 10, 10, &cats).await.unwrap();
+        let part = h.sampled_labels(as_of, 10, 10, &cats, 0.3).await.unwrap();
+        assert!(!part.is_empty());
+        assert_eq!(
+            part.len(),
+            full.keys().filter(|id| id_unit(id) < 0.3).count()
+        );
+        for (id, l) in part.iter() {
+            assert_eq!(&full[id], l, "{id}");
+        }
+    });
 }

@@ -38,8 +38,8 @@ use serde::Serialize;
 
 use crate::ModelError;
 use crate::pipeline::{
-    AffinityModel, ClvModels, Fitted, affinity_labels, churn_examples, id_unit, labels, rfm,
-    snapshot,
+    AffinityModel, ClvModels, Fitted, affinity_labels, churn_examples, fit_fraction, id_unit,
+    labels, rfm, snapshot,
 };
 
 const DAY_US: i64 = lattice_features::aggregates::DAY_US;
@@ -154,7 +154,7 @@ pub async fn write_backtest_features(
     ] {
         let clv = is_test.then_some(&fitted.clv);
         let (snap, _) = snapshot(history, profiles, ctx, as_of, cfg.horizon_days, clv).await?;
-        let lab = labels(history, as_of, cfg, ctx).await?;
+        let lab = labels(history, as_of, cfg, ctx, 1.0).await?;
         let n = snap.ids.len();
 
         let mut t_cols = Columns::default();
@@ -166,7 +166,7 @@ pub async fn write_backtest_features(
             t_cols.f64(fname, (0..n).map(|i| Some(snap.row(i)[j])).collect());
         }
         // Churn labels, aligned to snapshot rows; null outside the population.
-        let (cx, cy, crows) = churn_examples(&snap, &lab, None);
+        let (cx, cy, crows) = churn_examples(&snap, &lab);
         let mut churn: Vec<Option<bool>> = vec![None; n];
         for (&i, &y) in crows.iter().zip(&cy) {
             churn[i] = Some(y);
@@ -228,7 +228,7 @@ pub async fn write_backtest_features(
                 t_cols.f64(&format!("lattice_affinity_{}", slugs[c]), v);
             }
         } else {
-            let keep = (cfg.max_fit_rows as f64 / n.max(1) as f64).min(1.0);
+            let keep = fit_fraction(history, cfg.max_fit_rows).await?;
             t_cols.bool(
                 "in_fit_sample",
                 snap.ids.iter().map(|id| Some(id_unit(id) < keep)).collect(),

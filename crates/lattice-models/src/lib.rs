@@ -6,6 +6,7 @@ pub mod clv;
 pub mod dump;
 pub mod logistic;
 pub mod metrics;
+pub mod parallel;
 pub mod pipeline;
 pub mod report;
 pub mod score;

@@ -5,7 +5,7 @@
 use linfa::Dataset;
 use linfa::traits::Fit;
 use linfa_logistic::LogisticRegression;
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ShapeBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
@@ -52,12 +52,15 @@ impl Standardizer {
         }
     }
 
+    /// The standardised rows as a column-major matrix: linfa's gradient multiplies by the
+    /// transpose, which then reads each column contiguously (2× faster fits than row-major).
     pub fn transform(&self, x: &[f64], k: usize) -> Array2<f64> {
         let n = x.len() / k;
-        let mut out = Array2::zeros((n, k));
+        let mut out = Array2::zeros((n, k).f());
+        let mut z = vec![0.0; k];
         for (i, row) in x.chunks_exact(k).enumerate() {
-            let o = out.row_mut(i).into_slice().expect("standard layout");
-            self.transform_into(row, o);
+            self.transform_into(row, &mut z);
+            out.row_mut(i).assign(&ndarray::ArrayView1::from(&z[..]));
         }
         out
     }
@@ -217,21 +220,41 @@ impl LogisticModel {
     }
 }
 
-/// Fits an uncalibrated model with L2 strength `alpha` on standardised rows.
-fn fit_raw(z: &Array2<f64>, y: &[bool], alpha: f64) -> Result<(Vec<f64>, f64), ModelError> {
+/// Fits an uncalibrated model with L2 strength `alpha` on standardised rows, starting from
+/// `init` (weights then intercept) when given.
+fn fit_raw(
+    z: &Array2<f64>,
+    y: &[bool],
+    alpha: f64,
+    init: Option<&[f64]>,
+) -> Result<(Vec<f64>, f64), ModelError> {
     let targets = Array1::from(y.to_vec());
     let data = Dataset::new(z.clone(), targets);
     // linfa's loss is a sum over rows, so its gradient grows with the row count: an absolute
     // tolerance (its default 1e-4) is never met on large data and every fit ran to the
     // iteration cap. Stop at a mean gradient norm of 1e-4 instead.
     let tolerance = 1e-4 * z.nrows().max(1) as f64;
-    let fitted = LogisticRegression::default()
+    let mut params = LogisticRegression::default()
         .alpha(alpha)
         .gradient_tolerance(tolerance)
-        .max_iterations(200)
+        .max_iterations(200);
+    // linfa models P(the larger class; the first seen on a tie), so a warm start must be given
+    // in that orientation.
+    let n_true = y.iter().filter(|&&v| v).count();
+    let n_false = y.len() - n_true;
+    let true_is_pos = if y.first() == Some(&true) {
+        n_true >= n_false
+    } else {
+        n_true > n_false
+    };
+    let sign = if true_is_pos { 1.0 } else { -1.0 };
+    if let Some(w) = init.filter(|w| w.len() == z.ncols() + 1) {
+        params = params.initial_params(w.iter().map(|v| sign * v).collect());
+    }
+    let fitted = params
         .fit(&data)
         .map_err(|e| ModelError::Fit(format!("logistic regression: {e}")))?;
-    // linfa models P(first label seen in the data); flip to P(true) when that was `false`.
+    // Flip to P(true) when linfa modelled P(false).
     let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
     Ok((
         fitted.params().iter().map(|w| sign * w).collect(),
@@ -246,17 +269,22 @@ pub struct Examples<'a> {
 }
 
 /// Default grid of L2 strengths.
-pub const ALPHAS: &[f64] = &[0.01, 0.1, 1.0, 10.0, 100.0];
+pub const ALPHAS: &[f64] = &[0.01, 0.1, 1.0, 10.0, 100.0, 1000.0];
 
 /// Chooses `alpha` by the validation log loss of models fitted on `train` and scored on `valid`
 /// (a later time window), and calibrates the chosen model with Platt scaling fitted on those
 /// same validation predictions. The model is not refitted on `valid`: the calibration would
 /// then describe a different model.
+///
+/// The grid is walked from the strongest regularisation to the weakest, each fit starting from
+/// the previous solution (a regularisation path): later fits then take a few iterations. `init`
+/// (e.g. the same model fitted at an earlier cutoff) starts the first fit.
 pub fn fit_calibrated(
     features: &[String],
     train: Examples<'_>,
     valid: Examples<'_>,
     alphas: &[f64],
+    init: Option<&LogisticModel>,
 ) -> Result<LogisticModel, ModelError> {
     let k = features.len();
     for (name, e) in [("training", &train), ("validation", &valid)] {
@@ -277,33 +305,16 @@ pub fn fit_calibrated(
     let scaler = Standardizer::fit(train.x, k);
     let zt = scaler.transform(train.x, k);
     let zv = scaler.transform(valid.x, k);
-    // The fits of the grid are independent: run them on all cores.
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = alphas.len().div_ceil(threads).max(1);
-    let fits: Vec<Result<(Vec<f64>, f64), ModelError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = alphas
-            .chunks(chunk)
-            .map(|group| {
-                let zt = &zt;
-                scope.spawn(move || {
-                    group
-                        .iter()
-                        .map(|&alpha| fit_raw(zt, train.y, alpha))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| vec![Err(ModelError::Fit("a fit panicked".into()))])
-            })
-            .collect()
+    let mut path = alphas.to_vec();
+    path.sort_by(|a, b| b.total_cmp(a));
+    let mut start: Option<Vec<f64>> = init.filter(|m| m.features == features).map(|m| {
+        let mut w = m.weights.clone();
+        w.push(m.intercept);
+        w
     });
     let mut best: Option<(f64, LogisticModel)> = None;
-    for (&alpha, fitted) in alphas.iter().zip(fits) {
-        let (weights, intercept) = fitted?;
+    for alpha in path {
+        let (weights, intercept) = fit_raw(&zt, train.y, alpha, start.as_deref())?;
         let w = Array1::from(weights.clone());
         let logits: Vec<f64> = zv
             .rows()
@@ -313,6 +324,9 @@ pub fn fit_calibrated(
         let platt = Platt::fit(&logits, valid.y);
         let probs: Vec<f64> = logits.iter().map(|&l| platt.apply(l)).collect();
         let loss = crate::metrics::log_loss(&probs, valid.y);
+        let mut next = weights.clone();
+        next.push(intercept);
+        start = Some(next);
         if best.as_ref().is_none_or(|(l, _)| loss < *l) {
             let model = LogisticModel {
                 features: features.to_vec(),

@@ -106,19 +106,7 @@ pub fn rfm(a: &Aggregates, as_of_us: i64) -> Option<RfmRow> {
     })
 }
 
-/// A stable pseudo-random number in [0, 1) from a customer id, for deterministic sampling.
-pub fn id_unit(id: &str) -> f64 {
-    // FNV-1a, then a 64-bit finaliser: stable across platforms and releases.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in id.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    (h >> 11) as f64 / (1u64 << 53) as f64
-}
+pub use lattice_features::sample::id_unit;
 
 impl ClvModels {
     /// Fits both models on (a sample of) the customers with purchases.
@@ -230,10 +218,21 @@ pub async fn snapshot(
     .await
 }
 
-/// [`snapshot`] of a deterministic sample of at most about `max_rows` customers (by
-/// [`id_unit`]): fitting and measuring need a sample, not every customer, and a million
-/// feature rows per window would cost gigabytes. The BG/NBD fit still sees every customer's
-/// summary (it draws its own sample).
+/// The share of customers a fit or backtest window keeps: about `max_rows` of them.
+pub async fn fit_fraction(history: &History, max_rows: usize) -> Result<f64, ModelError> {
+    if max_rows == usize::MAX {
+        return Ok(1.0);
+    }
+    let n = history
+        .customers()
+        .await
+        .map_err(|e| ModelError::Data(e.to_string()))?;
+    Ok(lattice_features::sample::fraction(max_rows, n))
+}
+
+/// [`snapshot`] of a deterministic sample of about `max_rows` customers (by [`id_unit`]):
+/// fitting and measuring need a sample, not every customer, so the other customers' events are
+/// not even aggregated. The BG/NBD fit, when `clv` is `None`, sees the same sample.
 pub async fn sampled_snapshot(
     history: &History,
     profiles: &HashMap<String, Profile>,
@@ -243,8 +242,9 @@ pub async fn sampled_snapshot(
     clv: Option<&ClvModels>,
     max_rows: usize,
 ) -> Result<(Snapshot, ClvModels), ModelError> {
+    let fraction = fit_fraction(history, max_rows).await?;
     let aggs = history
-        .aggregates(as_of_us, &ctx.categories)
+        .sampled_aggregates(as_of_us, &ctx.categories, fraction)
         .await
         .map_err(|e| ModelError::Data(e.to_string()))?;
     let fitted;
@@ -259,18 +259,13 @@ pub async fn sampled_snapshot(
     };
     let k = ctx.len();
     let width = k + CLV_FEATURES.len();
-    let keep = (max_rows as f64 / aggs.len().max(1) as f64).min(1.0);
-    let kept: Vec<&(String, Aggregates)> = aggs
-        .iter()
-        .filter(|(id, _)| keep >= 1.0 || id_unit(id) < keep)
-        .collect();
-    let mut x = vec![0.0; kept.len() * width];
+    let mut x = vec![0.0; aggs.len() * width];
     let empty = Profile::default();
     let (mut ids, mut aggregates) = (
-        Vec::with_capacity(kept.len()),
-        Vec::with_capacity(kept.len()),
+        Vec::with_capacity(aggs.len()),
+        Vec::with_capacity(aggs.len()),
     );
-    for (i, (id, a)) in kept.into_iter().enumerate() {
+    for (i, (id, a)) in aggs.iter().enumerate() {
         let row = &mut x[i * width..(i + 1) * width];
         ctx.write(
             a,
@@ -345,21 +340,15 @@ pub struct Fitted {
     pub clv: ClvModels,
 }
 
-fn sample_mask(ids: &[String], max_rows: usize) -> Vec<bool> {
-    let keep = (max_rows as f64 / ids.len().max(1) as f64).min(1.0);
-    ids.iter().map(|id| id_unit(id) < keep).collect()
-}
-
 /// Churn examples: customers with a purchase by `as_of`; positive = no purchase in the horizon.
 /// Returns row-major features, labels and the snapshot row of each example.
 pub fn churn_examples(
     s: &Snapshot,
     labels: &HashMap<String, Labels>,
-    mask: Option<&[bool]>,
 ) -> (Vec<f64>, Vec<bool>, Vec<usize>) {
     let (mut x, mut y, mut rows) = (Vec::new(), Vec::new(), Vec::new());
     for (i, id) in s.ids.iter().enumerate() {
-        if s.aggregates[i].orders <= 0.0 || mask.is_some_and(|m| !m[i]) {
+        if s.aggregates[i].orders <= 0.0 {
             continue;
         }
         x.extend_from_slice(s.row(i));
@@ -380,35 +369,30 @@ pub fn affinity_labels(s: &Snapshot, labels: &HashMap<String, Labels>, c: usize)
         .collect()
 }
 
-/// The rows of `mask`, each followed by its category inputs, and their labels.
-fn masked(
-    s: &Snapshot,
-    y: &[bool],
-    mask: &[bool],
-    inputs: &CategoryInputs,
-) -> (Vec<f64>, Vec<bool>) {
-    let (mut x, mut yy) = (Vec::new(), Vec::new());
+/// Every row followed by its category inputs.
+fn with_inputs(s: &Snapshot, inputs: &CategoryInputs) -> Vec<f64> {
+    let mut x = Vec::with_capacity(s.ids.len() * (s.width + CATEGORY_INPUTS.len()));
     for i in 0..s.ids.len() {
-        if mask[i] {
-            inputs.extend(s.row(i), &mut x);
-            yy.push(y[i]);
-        }
+        inputs.extend(s.row(i), &mut x);
     }
-    (x, yy)
+    x
 }
 
+/// Labels after `as_of` of the sample of `fraction` ([`fit_fraction`]).
 pub async fn labels(
     history: &History,
     as_of_us: i64,
     cfg: &TrainConfig,
     ctx: &FeatureContext,
-) -> Result<HashMap<String, Labels>, ModelError> {
+    fraction: f64,
+) -> Result<lattice_features::history::SharedLabels, ModelError> {
     history
-        .labels(
+        .sampled_labels(
             as_of_us,
             cfg.horizon_days,
             cfg.affinity_days,
             &ctx.categories,
+            fraction,
         )
         .await
         .map_err(|e| ModelError::Data(e.to_string()))
@@ -483,82 +467,58 @@ pub async fn fit_with(
         cfg.max_fit_rows,
     )
     .await?;
+    let fraction = fit_fraction(history, cfg.max_fit_rows).await?;
     let (l_train, l_valid) = (
-        labels(history, t_train, cfg, &context).await?,
-        labels(history, t_valid, cfg, &context).await?,
+        labels(history, t_train, cfg, &context, fraction).await?,
+        labels(history, t_valid, cfg, &context, fraction).await?,
     );
     let mut feature_names = context.names();
     feature_names.extend(CLV_FEATURES.iter().map(|s| s.to_string()));
 
-    let m_train = sample_mask(&train.ids, cfg.max_fit_rows);
-    let m_valid = sample_mask(&valid.ids, cfg.max_fit_rows);
-    let (xt, yt, _) = churn_examples(&train, &l_train, Some(&m_train));
-    let (xv, yv, _) = churn_examples(&valid, &l_valid, Some(&m_valid));
-    let churn = fit_calibrated(
-        &feature_names,
-        Examples { x: &xt, y: &yt },
-        Examples { x: &xv, y: &yv },
-        &alphas_for(cfg, earlier.map(|f| f.churn.alpha)),
-    )
-    .map_err(|e| ModelError::Fit(format!("churn model: {e}")))?;
-
-    let mut affinity = Vec::new();
-    for (c, name) in context.categories.iter().enumerate() {
-        let yt = affinity_labels(&train, &l_train, c);
-        let yv = affinity_labels(&valid, &l_valid, c);
-        let inputs = CategoryInputs::new(&feature_names, &slug(name), context.categories.len())
-            .ok_or_else(|| {
-                ModelError::Fit(format!("affinity model for {name:?}: no share column"))
-            })?;
-        let (xt_c, yt_c) = masked(&train, &yt, &m_train, &inputs);
-        let (xv_c, yv_c) = masked(&valid, &yv, &m_valid, &inputs);
-        let pos = |y: &[bool]| y.iter().filter(|&&v| v).count();
-        let model = if pos(&yt_c) >= cfg.min_positives && pos(&yv_c) >= cfg.min_positives {
-            let mut names = feature_names.clone();
-            names.extend(CATEGORY_INPUTS.iter().map(|n| n.to_string()));
-            let chosen = earlier
-                .and_then(|f| f.affinity.iter().find(|m| &m.category == name))
-                .and_then(|m| match &m.model {
-                    AffinityModel::Logistic(l) => Some(l.model.alpha),
-                    AffinityModel::Smoothed { .. } => None,
-                });
-            let model = fit_calibrated(
-                &names,
-                Examples { x: &xt_c, y: &yt_c },
-                Examples { x: &xv_c, y: &yv_c },
-                &alphas_for(cfg, chosen),
+    // The churn model and each category's model are independent: fit them on all cores
+    // (job 0 is churn, job c + 1 category c).
+    let jobs: Vec<usize> = (0..=context.categories.len()).collect();
+    let mut results = crate::parallel::map(jobs, |job| match job {
+        0 => {
+            let (xt, yt, _) = churn_examples(&train, &l_train);
+            let (xv, yv, _) = churn_examples(&valid, &l_valid);
+            fit_calibrated(
+                &feature_names,
+                Examples { x: &xt, y: &yt },
+                Examples { x: &xv, y: &yv },
+                &alphas_for(cfg, earlier.map(|f| f.churn.alpha)),
+                earlier.map(|f| &f.churn),
             )
-            .map_err(|e| ModelError::Fit(format!("affinity model for {name:?}: {e}")))?;
-            AffinityModel::Logistic(CategoryLogistic { model, inputs })
-        } else {
-            let lines: f64 = train
-                .aggregates
-                .iter()
-                .map(|a| a.category_lines.get(c).copied().unwrap_or(0.0))
-                .sum();
-            let total: f64 = train
-                .aggregates
-                .iter()
-                .map(|a| a.category_lines.iter().sum::<f64>())
-                .sum();
-            AffinityModel::Smoothed {
-                base_rate: (pos(&yt) as f64 + 1.0) / (yt.len() as f64 + 2.0),
-                population_share: if total > 0.0 {
-                    (lines / total).max(1e-6)
-                } else {
-                    1.0 / context.categories.len() as f64
-                },
-                strength: 5.0,
-            }
-        };
-        affinity.push(CategoryModel {
-            category: name.clone(),
-            model,
-        });
+            .map(Fit::Churn)
+            .map_err(|e| ModelError::Fit(format!("churn model: {e}")))
+        }
+        j => fit_category(
+            &context,
+            &feature_names,
+            j - 1,
+            (&train, &l_train),
+            (&valid, &l_valid),
+            cfg,
+            earlier,
+        )
+        .map(Fit::Category),
+    })
+    .into_iter();
+    let churn = match results.next() {
+        Some(Ok(Fit::Churn(m))) => m,
+        Some(Err(e)) => return Err(e),
+        _ => return Err(ModelError::Fit("churn model: not fitted".into())),
+    };
+    let mut affinity = Vec::new();
+    for r in results {
+        match r? {
+            Fit::Category(m) => affinity.push(m),
+            Fit::Churn(_) => return Err(ModelError::Fit("churn model fitted twice".into())),
+        }
     }
 
     let aggs = history
-        .aggregates(cutoff_us, &context.categories)
+        .sampled_aggregates(cutoff_us, &context.categories, fraction)
         .await
         .map_err(|e| ModelError::Data(e.to_string()))?;
     let refs: Vec<(&str, &Aggregates)> = aggs.iter().map(|(i, a)| (i.as_str(), a)).collect();
@@ -571,6 +531,78 @@ pub async fn fit_with(
         churn,
         affinity,
         clv,
+    })
+}
+
+enum Fit {
+    Churn(LogisticModel),
+    Category(CategoryModel),
+}
+
+/// One window of fitting examples: the snapshot and its labels.
+type Window<'a> = (&'a Snapshot, &'a HashMap<String, Labels>);
+
+/// Category `c`'s affinity model: calibrated logistic with enough positives in both windows,
+/// else the smoothed own-history model.
+fn fit_category(
+    context: &FeatureContext,
+    feature_names: &[String],
+    c: usize,
+    (train, l_train): Window<'_>,
+    (valid, l_valid): Window<'_>,
+    cfg: &TrainConfig,
+    earlier: Option<&Fitted>,
+) -> Result<CategoryModel, ModelError> {
+    let name = &context.categories[c];
+    let yt = affinity_labels(train, l_train, c);
+    let yv = affinity_labels(valid, l_valid, c);
+    let inputs = CategoryInputs::new(feature_names, &slug(name), context.categories.len())
+        .ok_or_else(|| ModelError::Fit(format!("affinity model for {name:?}: no share column")))?;
+    let (xt_c, xv_c) = (with_inputs(train, &inputs), with_inputs(valid, &inputs));
+    let (yt_c, yv_c) = (&yt, &yv);
+    let pos = |y: &[bool]| y.iter().filter(|&&v| v).count();
+    let model = if pos(yt_c) >= cfg.min_positives && pos(yv_c) >= cfg.min_positives {
+        let mut names = feature_names.to_vec();
+        names.extend(CATEGORY_INPUTS.iter().map(|n| n.to_string()));
+        let before = earlier
+            .and_then(|f| f.affinity.iter().find(|m| &m.category == name))
+            .and_then(|m| match &m.model {
+                AffinityModel::Logistic(l) => Some(&l.model),
+                AffinityModel::Smoothed { .. } => None,
+            });
+        let model = fit_calibrated(
+            &names,
+            Examples { x: &xt_c, y: yt_c },
+            Examples { x: &xv_c, y: yv_c },
+            &alphas_for(cfg, before.map(|m| m.alpha)),
+            before,
+        )
+        .map_err(|e| ModelError::Fit(format!("affinity model for {name:?}: {e}")))?;
+        AffinityModel::Logistic(CategoryLogistic { model, inputs })
+    } else {
+        let lines: f64 = train
+            .aggregates
+            .iter()
+            .map(|a| a.category_lines.get(c).copied().unwrap_or(0.0))
+            .sum();
+        let total: f64 = train
+            .aggregates
+            .iter()
+            .map(|a| a.category_lines.iter().sum::<f64>())
+            .sum();
+        AffinityModel::Smoothed {
+            base_rate: (pos(&yt) as f64 + 1.0) / (yt.len() as f64 + 2.0),
+            population_share: if total > 0.0 {
+                (lines / total).max(1e-6)
+            } else {
+                1.0 / context.categories.len() as f64
+            },
+            strength: 5.0,
+        }
+    };
+    Ok(CategoryModel {
+        category: name.clone(),
+        model,
     })
 }
 
@@ -609,34 +641,42 @@ pub struct Backtest {
     pub send_time: Option<crate::sendtime::BacktestReport>,
 }
 
-/// Engagements before and after `split_us` (up to `end_us`), in local hours of week. Only
-/// channel engagements (opens, clicks) are held out; all activity feeds the training counts.
+/// Engagements before and after `split_us` (up to `end_us`), in local hours of week, of the
+/// customers in `ids` (drawn from the sample of `fraction`). Only channel engagements (opens,
+/// clicks) are held out; all activity feeds the training counts.
 pub async fn engagements(
     history: &History,
     zones: &lattice_features::TimeZones,
     ids: &HashMap<String, u32>,
+    fraction: f64,
     split_us: i64,
     end_us: i64,
 ) -> Result<(Vec<Engagement>, Vec<Engagement>), ModelError> {
     let (mut train, mut held) = (Vec::new(), Vec::new());
     history
-        .for_each_local_event(zones, i64::MIN, end_us, |id, event_type, how, ts| {
-            let (Some(&customer), Some(channel)) =
-                (ids.get(id), Channel::from_event_type(event_type))
-            else {
-                return;
-            };
-            let e = Engagement {
-                customer,
-                channel,
-                how,
-            };
-            if ts <= split_us {
-                train.push(e);
-            } else if channel != Channel::Any {
-                held.push(e);
-            }
-        })
+        .for_each_local_event(
+            zones,
+            i64::MIN,
+            end_us,
+            fraction,
+            |id, event_type, how, ts| {
+                let (Some(&customer), Some(channel)) =
+                    (ids.get(id), Channel::from_event_type(event_type))
+                else {
+                    return;
+                };
+                let e = Engagement {
+                    customer,
+                    channel,
+                    how,
+                };
+                if ts <= split_us {
+                    train.push(e);
+                } else if channel != Channel::Any {
+                    held.push(e);
+                }
+            },
+        )
         .await
         .map_err(|e| ModelError::Data(e.to_string()))?;
     Ok((train, held))
@@ -658,17 +698,24 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
     }
 }
 
-/// Fits at `end − horizon` and measures on the labels of `(end − horizon, end]`.
+/// The end of the data as a whole day: the last instant of the last event's day.
+pub fn data_end(history: &History) -> i64 {
+    (history.last_event_us.div_euclid(DAY_US) + 1) * DAY_US - 1
+}
+
+/// Fits at `end − horizon` and measures on the labels of `(end − horizon, end]`, where `end`
+/// is `end_us` (e.g. `lattice train --as-of`) or the end of the data: nothing after `end` is
+/// read.
 pub async fn backtest(
     history: &History,
     profiles: &HashMap<String, Profile>,
     settings: &lattice_data::settings::Settings,
     cfg: &TrainConfig,
+    end_us: Option<i64>,
 ) -> Result<(Fitted, Backtest), ModelError> {
     let tiers = settings.tiers.clone();
     let h = cfg.horizon_days.max(cfg.affinity_days);
-    // The end of the data, as a whole day: the last event's day.
-    let end = (history.last_event_us.div_euclid(DAY_US) + 1) * DAY_US - 1;
+    let end = end_us.map_or(data_end(history), |e| e.min(data_end(history)));
     let t = end - h * DAY_US;
     let fitted = fit(history, profiles, tiers, cfg, t).await?;
     let (test, _) = sampled_snapshot(
@@ -681,9 +728,10 @@ pub async fn backtest(
         cfg.max_fit_rows,
     )
     .await?;
-    let l_test = labels(history, t, cfg, &fitted.context).await?;
+    let fraction = fit_fraction(history, cfg.max_fit_rows).await?;
+    let l_test = labels(history, t, cfg, &fitted.context, fraction).await?;
 
-    let (x, y, rows) = churn_examples(&test, &l_test, None);
+    let (x, y, rows) = churn_examples(&test, &l_test);
     let p = fitted.churn.predict_all(&x);
     let k = test.width;
     let p_bg: Vec<f64> = x.chunks_exact(k).map(|r| r[k - 2]).collect();
@@ -738,8 +786,15 @@ pub async fn backtest(
         .enumerate()
         .map(|(i, id)| (id.clone(), i as u32))
         .collect();
-    let (train_e, held_e) =
-        engagements(history, &zones, &index, t, t + cfg.affinity_days * DAY_US).await?;
+    let (train_e, held_e) = engagements(
+        history,
+        &zones,
+        &index,
+        fraction,
+        t,
+        t + cfg.affinity_days * DAY_US,
+    )
+    .await?;
     let send_time = if held_e.is_empty() {
         None
     } else {

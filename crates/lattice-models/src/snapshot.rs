@@ -140,13 +140,43 @@ pub fn write(path: &Path, inp: &SnapshotInputs<'_>) -> Result<(), ModelError> {
         list_field("engagement_counts", DataType::Int32),
     ]);
     let schema = Arc::new(Schema::new(fields));
-
+    let mut file = ParquetFile::create(path, schema.clone()).map_err(err)?;
+    // Scored in chunks on all cores, written in order: memory stays at a few chunks.
     let n = snap.ids.len();
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let chunks: Vec<std::ops::Range<usize>> = (0..n)
+        .step_by(CHUNK_ROWS)
+        .map(|s| s..(s + CHUNK_ROWS).min(n))
+        .collect();
+    for group in chunks.chunks(threads) {
+        let batches =
+            crate::parallel::map(group.to_vec(), |rows| chunk(inp, &schema, cats.len(), rows));
+        for b in batches {
+            file.write(&b?).map_err(err)?;
+        }
+    }
+    file.finish().map_err(err)?;
+    Ok(())
+}
+
+/// Rows per scored chunk of the snapshot.
+const CHUNK_ROWS: usize = 64 * 1024;
+
+/// The snapshot rows `rows` as one batch of `schema`.
+fn chunk(
+    inp: &SnapshotInputs<'_>,
+    schema: &Arc<Schema>,
+    categories: usize,
+    rows: std::ops::Range<usize>,
+) -> Result<RecordBatch, ModelError> {
+    let (models, snap) = (inp.models, inp.snap);
+    let f = &models.fitted;
+    let n = rows.len();
     let mut ids = StringBuilder::new();
     let mut feat: Vec<Float64Builder> = (0..snap.width)
         .map(|_| Float64Builder::with_capacity(n))
         .collect();
-    let mut scores: Vec<Float64Builder> = (0..SCORE_COLUMNS.len() + cats.len())
+    let mut scores: Vec<Float64Builder> = (0..SCORE_COLUMNS.len() + categories)
         .map(|_| Float64Builder::with_capacity(n))
         .collect();
     let mut reasons = ListBuilder::new(StringBuilder::new());
@@ -173,7 +203,7 @@ pub fn write(path: &Path, inp: &SnapshotInputs<'_>) -> Result<(), ModelError> {
     let tier_index = f.feature_names.iter().position(|x| x == "tier_index");
     let no_profile = Profile::default();
     let no_contacts = Vec::new();
-    for i in 0..n {
+    for i in rows {
         let id = &snap.ids[i];
         ids.append_value(id);
         let row = snap.row(i);
@@ -271,11 +301,7 @@ pub fn write(path: &Path, inp: &SnapshotInputs<'_>) -> Result<(), ModelError> {
     cols.push(Arc::new(c_at.finish()));
     cols.push(Arc::new(e_slots.finish()));
     cols.push(Arc::new(e_counts.finish()));
-    let batch = RecordBatch::try_new(schema.clone(), cols).map_err(err)?;
-    let mut file = ParquetFile::create(path, schema).map_err(err)?;
-    file.write(&batch).map_err(err)?;
-    file.finish().map_err(err)?;
-    Ok(())
+    RecordBatch::try_new(schema.clone(), cols).map_err(err)
 }
 
 /// A contact as the server keeps it.

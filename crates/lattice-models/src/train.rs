@@ -12,7 +12,7 @@ use crate::ModelError;
 use crate::artifact::{
     DataFingerprint, FeatureSpec, METRICS, Manifest, ModelWriter, SNAPSHOT, WEIGHTS, sha256_bytes,
 };
-use crate::pipeline::{Backtest, TrainConfig, backtest, engagements, fit_with, snapshot};
+use crate::pipeline::{Backtest, TrainConfig, backtest, data_end, engagements, fit_with, snapshot};
 use crate::score::Models;
 use crate::sendtime::{SendTimeCounts, SendTimeModel};
 use crate::snapshot::{CONTACT_DAYS, SnapshotInputs};
@@ -88,16 +88,17 @@ pub async fn train_with_progress(
     let history = History::open(data_dir).await.map_err(err)?;
     let profiles = load_profiles(data_dir).map_err(err)?;
     let cfg = &opts.config;
+    let end = data_end(&history);
+    let cutoff = opts.as_of_us.unwrap_or(end).min(end);
     let (earlier, report) = if opts.backtest {
         step(1);
-        let (f, b) = backtest(&history, &profiles, &settings, cfg).await?;
+        // Measured before the cutoff, so `--as-of` never reads what came after it.
+        let (f, b) = backtest(&history, &profiles, &settings, cfg, Some(cutoff)).await?;
         (Some(f), Some(b))
     } else {
         (None, None)
     };
     step(2);
-    let end = (history.last_event_us.div_euclid(DAY_US) + 1) * DAY_US - 1;
-    let cutoff = opts.as_of_us.unwrap_or(end).min(end);
     let fitted = fit_with(
         &history,
         &profiles,
@@ -126,7 +127,7 @@ pub async fn train_with_progress(
         .map(|(i, id)| (id.clone(), i as u32))
         .collect();
     step(4);
-    let (eng, _) = engagements(&history, &zones, &index, cutoff, cutoff).await?;
+    let (eng, _) = engagements(&history, &zones, &index, 1.0, cutoff, cutoff).await?;
     let counts = SendTimeCounts::from_engagements(snap.ids.len(), &eng).map_err(err)?;
     let (kappa, beta) = report
         .as_ref()

@@ -58,7 +58,7 @@ fn dump_holds_the_rows_the_backtest_measured() {
         let history = History::open(&dir).await.unwrap();
         let profiles = load_profiles(&dir).unwrap();
         let settings = Settings::load_or_default(&dir.join("lattice.toml")).unwrap();
-        let (fitted, report) = backtest(&history, &profiles, &settings, &cfg)
+        let (fitted, report) = backtest(&history, &profiles, &settings, &cfg, None)
             .await
             .unwrap();
         let meta = write_backtest_features(out.path(), &history, &profiles, &fitted)

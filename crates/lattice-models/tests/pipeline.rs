@@ -20,7 +20,7 @@ fn run(dir: &std::path::Path, cfg: &TrainConfig) -> Result<Backtest, String> {
         let history = History::open(dir).await.map_err(|e| e.to_string())?;
         let profiles = load_profiles(dir).map_err(|e| e.to_string())?;
         let settings = Settings::load_or_default(&dir.join("lattice.toml")).unwrap();
-        backtest(&history, &profiles, &settings, cfg)
+        backtest(&history, &profiles, &settings, cfg, None)
             .await
             .map(|(_, b)| b)
             .map_err(|e| e.to_string())
@@ -128,4 +128,52 @@ fn categories_without_enough_positives_fall_back_to_smoothed_history() {
             a.category
         );
     }
+}
+
+/// `lattice train --as-of T` backtests before T: the result must be the one on a copy of the
+/// data that ends at T.
+#[test]
+fn a_backtest_ending_early_reads_nothing_after_its_end() {
+    let src = data("sample");
+    let dir = tempfile::tempdir().unwrap();
+    // 2025-05-31T23:59:59.999999Z: a month before the sample's last day.
+    let end_us: i64 = 1_748_735_999_999_999;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ctx = datafusion::prelude::SessionContext::new();
+        let events = src.join("events.parquet");
+        ctx.register_parquet("e", events.to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
+        let out = dir.path().join("events.parquet");
+        ctx.sql(&format!(
+            "COPY (SELECT * FROM e WHERE arrow_cast(ts, 'Int64') <= {end_us}) TO '{}' \
+             STORED AS PARQUET",
+            out.display()
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    });
+    for f in ["customers.parquet", "lattice.toml"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let cfg = TrainConfig::default();
+    let early = rt.block_on(async {
+        let history = History::open(&src).await.unwrap();
+        let profiles = load_profiles(&src).unwrap();
+        let settings = Settings::load_or_default(&src.join("lattice.toml")).unwrap();
+        backtest(&history, &profiles, &settings, &cfg, Some(end_us))
+            .await
+            .unwrap()
+            .1
+    });
+    let cut = run(dir.path(), &cfg).unwrap();
+    assert_eq!(early.test_window, cut.test_window);
+    assert_eq!(early.test_window, "2025-04-02 .. 2025-05-31");
+    assert_eq!(early.churn.n, cut.churn.n);
+    assert!((early.churn.auc.unwrap() - cut.churn.auc.unwrap()).abs() < 1e-9);
+    assert!((early.churn.log_loss - cut.churn.log_loss).abs() < 1e-9);
 }

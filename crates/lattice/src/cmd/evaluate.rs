@@ -43,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (report, dump) = rt.block_on(async {
         let history = History::open(&args.data).await?;
         let profiles = load_profiles(&args.data)?;
-        let (fitted, report) = backtest(&history, &profiles, &settings, &cfg).await?;
+        let (fitted, report) = backtest(&history, &profiles, &settings, &cfg, None).await?;
         let dump = match &args.dump_features {
             Some(dir) => Some(
                 write_backtest_features(dir, &history, &profiles, &fitted)

@@ -65,7 +65,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let categories_secs = t.elapsed().as_secs_f64();
 
     if let Some(dialect) = args.print_sql {
-        println!("{};", aggregates_query(as_of, &categories, dialect.ts_us()));
+        println!(
+            "{};",
+            aggregates_query(as_of, &categories, dialect.ts_us(), 1.0)
+        );
         return Ok(ExitCode::SUCCESS);
     }
 
