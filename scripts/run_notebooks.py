@@ -98,6 +98,13 @@ def main() -> int:
             client.execute()
         except Exception as e:  # a cell failed or timed out, the kernel died or did not start
             error = e
+        finally:
+            # nbclient leaves a kernel it was handed running: shut it down here, politely, so
+            # that its atexit hooks run (notebook 3 stops its server in one).
+            if client.kc is not None:
+                client.kc.stop_channels()
+            if km.has_kernel:
+                km.shutdown_kernel(now=False)
         secs = time.monotonic() - t
         target = path if args.inplace and error is None else out_dir / path.name
         nbformat.write(nb, target)
