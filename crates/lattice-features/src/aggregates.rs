@@ -32,6 +32,9 @@ pub struct Aggregates {
     pub spend_365d: f64,
     /// Sum over consecutive orders of the squared gap, in days².
     pub gap_sq_sum_days: f64,
+    /// Amount of the first order (the one without a previous order): Gamma-Gamma models the
+    /// mean of the repeat orders only.
+    pub first_order_amount: f64,
     pub purchase_lines: f64,
     pub returns: f64,
     /// Purchase lines per category, aligned with the feature context's categories.

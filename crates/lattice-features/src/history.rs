@@ -523,6 +523,7 @@ fn read_aggregates(b: &RecordBatch, k: usize, out: &mut Vec<(String, Aggregates)
         "support_90d",
         "sentiment_sum_90d",
         "sentiment_n_90d",
+        "first_order_amount",
     ];
     let cols: Vec<_> = names.iter().map(|n| f(n)).collect::<Result<_>>()?;
     let lines: Vec<_> = (0..k)
@@ -557,6 +558,7 @@ fn read_aggregates(b: &RecordBatch, k: usize, out: &mut Vec<(String, Aggregates)
                 orders_prev_90d: v(5),
                 spend_365d: v(6),
                 gap_sq_sum_days: v(7),
+                first_order_amount: v(25),
                 purchase_lines: v(8),
                 returns: v(9),
                 email_contacts: v(10),

@@ -78,7 +78,8 @@ og AS (
     {o365} AS orders_365d,
     {oprev} AS orders_prev_90d,
     SUM(CASE WHEN t > {d365} THEN amount ELSE 0.0 END) AS spend_365d,
-    COALESCE(SUM(gap * gap), 0.0) AS gap_sq_sum_days
+    COALESCE(SUM(gap * gap), 0.0) AS gap_sq_sum_days,
+    SUM(CASE WHEN gap IS NULL THEN amount ELSE 0.0 END) AS first_order_amount
   FROM g GROUP BY customer_id
 ),
 ea AS (
@@ -108,7 +109,7 @@ ea AS (
   FROM e GROUP BY customer_id
 )
 SELECT ea.*, og.orders, og.first_order_us, og.last_order_us, og.orders_30d, og.orders_90d,
-  og.orders_365d, og.orders_prev_90d, og.spend_365d, og.gap_sq_sum_days
+  og.orders_365d, og.orders_prev_90d, og.spend_365d, og.gap_sq_sum_days, og.first_order_amount
 FROM ea LEFT JOIN og ON ea.customer_id = og.customer_id",
         o30 = count(&format!("t > {d30}")),
         o90 = count(&format!("t > {d90}")),

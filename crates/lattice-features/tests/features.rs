@@ -341,3 +341,26 @@ fn a_sample_aggregates_only_its_customers_with_the_same_values() {
         }
     });
 }
+
+#[test]
+fn the_first_order_is_kept_apart_for_the_spend_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("events.parquet");
+    write(&p, &history_rows());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let h = History::open_events(&p).await.unwrap();
+        let aggs = h
+            .aggregates(T0 + 50 * DAY, &ctx().categories)
+            .await
+            .unwrap();
+        let a = &aggs.iter().find(|(id, _)| id == "a").unwrap().1;
+        // Orders o1 (30 + 20 on day 0), o2 (50), o3 (40): the first is 50 of 140.
+        assert_eq!(
+            (a.orders, a.revenue, a.first_order_amount),
+            (3.0, 140.0, 50.0)
+        );
+        let b = &aggs.iter().find(|(id, _)| id == "b").unwrap().1;
+        assert_eq!((b.orders, b.first_order_amount), (1.0, 10.0));
+    });
+}

@@ -15,7 +15,7 @@
 //! | `purchases_in_horizon` | f64 | purchase events (lines) in `(as_of, as_of + horizon]`, as `lattice evaluate`'s CLV check counts them |
 //! | `orders_in_horizon` | f64 | distinct orders in `(as_of, as_of + horizon]`, as the features and BG/NBD count purchases |
 //! | `affinity_<slug>` | bool | a purchase of the category in `(as_of, as_of + affinity_days]` |
-//! | `rfm_frequency`, `rfm_recency`, `rfm_T`, `rfm_monetary_value` | f64, nullable | the BG/NBD summary at `as_of` in weeks, `lifetimes`' names behind an `rfm_` prefix (the features already have a `frequency`): repeat orders, first to last order, first order to `as_of`, mean order value; null without purchases |
+//! | `rfm_frequency`, `rfm_recency`, `rfm_T`, `rfm_monetary_value` | f64, nullable | the BG/NBD summary at `as_of` in weeks, `lifetimes`' names behind an `rfm_` prefix (the features already have a `frequency`): repeat orders, first to last order, first order to `as_of`, mean value of the repeat orders (0 without); null without purchases |
 //! | `in_fit_sample` | bool | train and valid only: the row is in the deterministic sample the models were fitted on |
 //! | `lattice_churn_probability` | f64, nullable | test only: the churn model's calibrated probability; null outside the churn population |
 //! | `lattice_affinity_<slug>` | f64 | test only: the category model's probability |

@@ -86,7 +86,8 @@ pub struct ClvModels {
 }
 
 /// The BG/NBD summary of a customer at `as_of`, in weeks; `None` without purchases. Frequency
-/// counts repeat orders; monetary is the mean order value.
+/// counts repeat orders; monetary is the mean value of the repeat orders (the first order left
+/// out, as Gamma-Gamma and `lifetimes` define it).
 pub fn rfm(a: &Aggregates, as_of_us: i64) -> Option<RfmRow> {
     let (first, last) = (a.first_order_us?, a.last_order_us?);
     let x = (a.orders - 1.0).max(0.0);
@@ -99,7 +100,7 @@ pub fn rfm(a: &Aggregates, as_of_us: i64) -> Option<RfmRow> {
         },
         age: ((as_of_us - first) as f64 / WEEK_US).max(0.0),
         monetary: if x > 0.0 {
-            (a.revenue / a.orders).max(0.0)
+            ((a.revenue - a.first_order_amount) / x).max(0.0)
         } else {
             0.0
         },

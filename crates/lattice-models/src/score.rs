@@ -130,6 +130,8 @@ fn inline_aggregates(f: &Fitted, at: &dyn Fn(&str) -> f64) -> Aggregates {
         first_order_us: first,
         last_order_us: last,
         revenue: at("monetary_total"),
+        // Unknown from the features: the mean order, so the repeat orders' mean is the mean.
+        first_order_amount: at("monetary_total") / orders.max(1.0),
         category_lines,
         ..Default::default()
     }

@@ -177,3 +177,27 @@ fn a_backtest_ending_early_reads_nothing_after_its_end() {
     assert!((early.churn.auc.unwrap() - cut.churn.auc.unwrap()).abs() < 1e-9);
     assert!((early.churn.log_loss - cut.churn.log_loss).abs() < 1e-9);
 }
+
+/// The spend model fitted through the feature pipeline (SQL aggregates, repeat orders only) on
+/// the CDNOW 1/10 sample at the end of the calibration period gives the `lifetimes`
+/// quickstart's Gamma-Gamma parameters.
+#[test]
+fn cdnow_spend_model_through_the_pipeline_matches_lifetimes() {
+    let dir = data("cdnow-sample");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let clv = rt.block_on(async {
+        let history = History::open(&dir).await.unwrap();
+        // 1997-09-30T23:59:59.999999Z
+        let as_of: i64 = 875_663_999_999_999;
+        let aggs = history.aggregates(as_of, &[]).await.unwrap();
+        let refs: Vec<_> = aggs.iter().map(|(i, a)| (i.as_str(), a)).collect();
+        lattice_models::pipeline::ClvModels::fit(&refs, as_of, 50_000).unwrap()
+    });
+    let g = clv.gamma_gamma.expect("CDNOW has repeat buyers");
+    for (got, want, name) in [(g.p, 6.25, "p"), (g.q, 3.74, "q"), (g.v, 15.45, "v")] {
+        assert!(
+            (got / want - 1.0).abs() < 0.01,
+            "{name} = {got}, lifetimes {want}"
+        );
+    }
+}

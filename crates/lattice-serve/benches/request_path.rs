@@ -38,6 +38,39 @@ fn bench(c: &mut Criterion) {
             black_box(v.len())
         })
     });
+    // The same call through the router with its middleware (auth, metrics, limits), no socket.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let key = "bench-key";
+    let keys = lattice_serve::auth::ApiKeys::from_env_value(&format!(
+        "bench:{}:score",
+        lattice_serve::auth::sha256_hex(key)
+    ))
+    .expect("keys");
+    let router = lattice_serve::router(
+        lattice_serve::AppState::new(LoadedModel::load(&demo, None).expect("demo"), keys),
+        lattice_serve::Limits::default(),
+    );
+    for (name, uri) in [
+        (
+            "router: next-best-actions",
+            "/v1/customers/c0966/next-best-actions?limit=5",
+        ),
+        ("router: scores", "/v1/customers/c0966/scores"),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let req = axum::http::Request::get(uri)
+                    .header("authorization", format!("Bearer {key}"))
+                    .body(axum::body::Body::empty())
+                    .expect("request");
+                let res = rt.block_on(tower::ServiceExt::oneshot(router.clone(), req));
+                black_box(res.map(|r| r.status()).ok())
+            })
+        });
+    }
     c.bench_function("whole path", |b| {
         b.iter(|| {
             let mut s = Scratch::default();
