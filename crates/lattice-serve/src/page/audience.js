@@ -167,7 +167,7 @@ function liftChart(lift) {
     box.replaceChildren(document.createTextNode("The model has no backtest of this score: the lift is unknown."));
     return;
   }
-  const w = 560, h = 260, left = 44, bottom = 30, top = 10, right = 10;
+  const w = 560, h = 260, left = 44, bottom = 30, top = 10, right = 26;
   const maxLift = Math.max(1.5, ...lift.curve.map((p) => p.lift)) * 1.1;
   const x = (d) => left + d * (w - left - right);
   const y = (l) => top + (1 - l / maxLift) * (h - top - bottom);
