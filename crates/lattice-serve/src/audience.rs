@@ -65,6 +65,11 @@ pub struct AudienceOptions {
     pub calibration: String,
 }
 
+/// A Parquet file: one row per customer, the summary in its metadata.
+#[derive(Debug, Clone, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ParquetBody(pub Vec<u8>);
+
 /// The JSON answer: the summary, then the customers (streamed).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AudienceResponseDoc {
@@ -143,7 +148,7 @@ fn header_value(v: impl ToString) -> HeaderValue {
             content(
                 (AudienceResponseDoc = "application/json"),
                 (String = "text/csv"),
-                (Vec<u8> = "application/vnd.apache.parquet"),
+                (ParquetBody = "application/vnd.apache.parquet"),
             ),
             headers(
                 ("Lattice-Audience-Id" = String, description = "The audience id (seeds the holdout)"),
