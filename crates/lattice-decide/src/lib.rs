@@ -134,6 +134,7 @@
 //! assert!(decision.actions[0].reasons.contains(&"churn_probability=0.80".to_string()));
 //! ```
 
+mod assess;
 mod catalog;
 mod cel_check;
 mod cel_env;
@@ -150,6 +151,7 @@ mod rank;
 mod send_at;
 mod tuning;
 
+pub use assess::ActionInfo;
 pub use catalog::{Catalog, slug};
 pub use channel::{Channel, PerChannel};
 pub use error::{CatalogError, CatalogErrorKind, Position};

@@ -94,16 +94,16 @@ pub fn rank(
 }
 
 /// An action that passed every rule.
-struct Candidate {
+pub(crate) struct Candidate {
     index: usize,
-    propensity: f64,
+    pub(crate) propensity: f64,
     score: f64,
     /// Channels it may go out on (consented, under cap, allowed by the filter).
     channels: PerChannel<bool>,
 }
 
 /// Why an action was left out; turned into text only when explaining.
-enum Miss {
+pub(crate) enum Miss {
     Validity,
     ChannelFiltered,
     NoConsent,
@@ -140,7 +140,7 @@ fn last_sent_per_action(
 }
 
 /// The rules in order, cheapest first; the first failed one is the reason.
-fn screen(
+pub(crate) fn screen(
     index: usize,
     action: &CompiledAction,
     s: &Subject<'_>,
@@ -267,6 +267,26 @@ fn present(
             horizon,
         )
     });
+    let mut reasons = reason_codes(action, s);
+    if on_now {
+        reasons.push("on_channel_now".into());
+    }
+    RankedAction {
+        id: action.id.clone(),
+        name: action.name.clone(),
+        kind: action.kind,
+        channel: ch,
+        propensity: c.propensity,
+        expected_value: c.propensity * action.value,
+        score: c.score,
+        payload: serde_json::Value::Object(kinds::personalise(action, s)),
+        send_at: when.fixed_offset(),
+        reasons,
+    }
+}
+
+/// The kind's reason codes, then `name=value` for each number the `eligible` expression read.
+pub(crate) fn reason_codes(action: &CompiledAction, s: &Subject<'_>) -> Vec<String> {
     let mut reasons = Vec::new();
     kinds::reasons(action, s, &mut reasons);
     if let Some(rule) = &action.rule {
@@ -286,21 +306,7 @@ fn present(
             }
         }
     }
-    if on_now {
-        reasons.push("on_channel_now".into());
-    }
-    RankedAction {
-        id: action.id.clone(),
-        name: action.name.clone(),
-        kind: action.kind,
-        channel: ch,
-        propensity: c.propensity,
-        expected_value: c.propensity * action.value,
-        score: c.score,
-        payload: serde_json::Value::Object(kinds::personalise(action, s)),
-        send_at: when.fixed_offset(),
-        reasons,
-    }
+    reasons
 }
 
 fn list(channels: impl Iterator<Item = Channel>) -> String {
@@ -308,6 +314,20 @@ fn list(channels: impl Iterator<Item = Channel>) -> String {
 }
 
 impl Miss {
+    /// The rule this miss reports.
+    pub(crate) fn rule(&self) -> ExclusionRule {
+        match self {
+            Miss::Validity => ExclusionRule::OutsideValidity,
+            Miss::ChannelFiltered => ExclusionRule::ChannelFiltered,
+            Miss::NoConsent => ExclusionRule::NoConsent,
+            Miss::FrequencyCap | Miss::CapUsed => ExclusionRule::FrequencyCap,
+            Miss::Cooldown(..) => ExclusionRule::Cooldown,
+            Miss::Suppressed => ExclusionRule::SuppressedAfterNegative,
+            Miss::Kind(_) | Miss::Rule => ExclusionRule::NotEligible,
+            Miss::RuleError(_) => ExclusionRule::EligibilityError,
+        }
+    }
+
     fn explain(self, action: &CompiledAction, s: &Subject<'_>, options: &RankOptions) -> Exclusion {
         let f = s.facts;
         let offered = || {

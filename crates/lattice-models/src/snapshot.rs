@@ -383,6 +383,47 @@ impl ServingSnapshot {
         &self.values(i)[f..f + self.score_names.len()]
     }
 
+    /// An empty snapshot whose value rows are named `features`, [`SCORE_COLUMNS`] then
+    /// `affinity_<category>`, then [`ATTRIBUTES`] (what [`Self::read`] produces).
+    pub fn empty(features: &[String], categories: &[String]) -> Self {
+        let mut score_names: Vec<String> = SCORE_COLUMNS.iter().map(|s| s.to_string()).collect();
+        score_names.extend(categories.iter().map(|c| format!("affinity_{}", slug(c))));
+        let mut variables = features.to_vec();
+        variables.extend(score_names.iter().cloned());
+        variables.extend(ATTRIBUTES.iter().map(|s| s.to_string()));
+        ServingSnapshot {
+            feature_names: features.to_vec(),
+            score_names,
+            variables,
+            ..Default::default()
+        }
+    }
+
+    /// Appends a customer: `values` named by [`Self::variables`] (features, scores, then
+    /// attributes). For snapshots built in memory (tests, benchmarks, synthetic worlds).
+    pub fn push(&mut self, record: CustomerRecord, values: &[f64]) -> Result<(), ModelError> {
+        if values.len() != self.variables.len() {
+            return Err(ModelError::Data(format!(
+                "customer {}: {} values for {} variables",
+                record.id,
+                values.len(),
+                self.variables.len()
+            )));
+        }
+        if self.index.contains_key(&record.id) {
+            return Err(ModelError::Data(format!(
+                "customer {} is already in the snapshot",
+                record.id
+            )));
+        }
+        let i = u32::try_from(self.customers.len())
+            .map_err(|_| ModelError::Data("more than 2^32 customers".into()))?;
+        self.values.extend_from_slice(values);
+        self.index.insert(record.id.clone(), i);
+        self.customers.push(record);
+        Ok(())
+    }
+
     /// Reads a snapshot written by [`write`]; `features` and `categories` come from the
     /// manifest and must match the file's columns.
     pub fn read(
@@ -396,17 +437,7 @@ impl ServingSnapshot {
             .map_err(|e| ModelError::Data(format!("{}: {e}", path.display())))?
             .build()
             .map_err(|e| ModelError::Data(format!("{}: {e}", path.display())))?;
-        let mut score_names: Vec<String> = SCORE_COLUMNS.iter().map(|s| s.to_string()).collect();
-        score_names.extend(categories.iter().map(|c| format!("affinity_{}", slug(c))));
-        let mut variables = features.to_vec();
-        variables.extend(score_names.iter().cloned());
-        variables.extend(ATTRIBUTES.iter().map(|s| s.to_string()));
-        let mut out = ServingSnapshot {
-            feature_names: features.to_vec(),
-            score_names,
-            variables,
-            ..Default::default()
-        };
+        let mut out = Self::empty(features, categories);
         for batch in reader {
             let b = batch.map_err(|e| ModelError::Data(format!("{}: {e}", path.display())))?;
             out.append(&b)

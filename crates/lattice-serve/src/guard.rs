@@ -12,13 +12,16 @@ use crate::state::AppState;
 
 pub const SCORE: u8 = 0;
 pub const ADMIN: u8 = 1;
+pub const AUDIENCE: u8 = 2;
 
-/// Proof that the request carries a key with the scope `S` ([`SCORE`] or [`ADMIN`]).
+/// Proof that the request carries a key with the scope `S` ([`SCORE`], [`ADMIN`] or
+/// [`AUDIENCE`]).
 pub struct Scoped<const S: u8>;
 
 const fn scope(s: u8) -> Scope {
     match s {
         SCORE => Scope::Score,
+        AUDIENCE => Scope::Audience,
         _ => Scope::Admin,
     }
 }

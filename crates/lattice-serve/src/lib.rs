@@ -7,11 +7,13 @@
 //! started with, so a reload never fails one.
 
 pub mod api;
+pub mod audience;
 pub mod auth;
 mod extract;
 mod guard;
 pub mod metrics;
 pub mod model;
+mod page;
 pub mod problem;
 pub mod routes;
 pub mod state;
@@ -57,7 +59,7 @@ impl Default for Limits {
 #[openapi(
     info(
         title = "Lattice",
-        description = "Scores, next-best actions and send times for retail loyalty and CRM. \
+        description = "Scores, next-best actions, send times and predicted audiences for retail loyalty and CRM. \
                        Errors are application/problem+json."
     ),
     paths(
@@ -68,6 +70,8 @@ impl Default for Limits {
         routes::score_batch,
         routes::models,
         routes::reload,
+        audience::audiences,
+        audience::audience_options,
         routes::healthz,
         routes::readyz,
         routes::metrics,
@@ -135,12 +139,17 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/customers/{id}/send-time", get(routes::send_time))
         .route("/v1/score", post(routes::score_batch))
         .route("/v1/models", get(routes::models))
-        .route("/v1/admin/reload", post(routes::reload));
+        .route("/v1/admin/reload", post(routes::reload))
+        .route("/v1/audiences", post(audience::audiences))
+        .route("/v1/audiences/options", get(audience::audience_options));
     let open = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
-        .route("/openapi.json", get(openapi_json));
+        .route("/openapi.json", get(openapi_json))
+        .route("/", get(page::index))
+        .route("/assets/audience.js", get(page::script))
+        .route("/assets/audience.css", get(page::stylesheet));
     Router::new()
         .merge(api)
         .merge(open)

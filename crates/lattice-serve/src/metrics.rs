@@ -12,13 +12,16 @@ const BUCKETS: [f64; 14] = [
 ];
 
 /// The routes measured, as their templates (never the customer id).
-pub const ROUTES: [&str; 12] = [
+pub const ROUTES: [&str; 15] = [
     "/v1/customers/{id}/scores",
     "/v1/customers/{id}/next-best-actions",
     "/v1/customers/{id}/send-time",
     "/v1/score",
     "/v1/models",
     "/v1/admin/reload",
+    "/v1/audiences",
+    "/v1/audiences/options",
+    "/",
     "/healthz",
     "/readyz",
     "/metrics",

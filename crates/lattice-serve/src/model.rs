@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use chrono::DateTime;
 use chrono_tz::Tz;
+use lattice_audience::{AudienceIndex, ModelFacts, Source, read_backtest};
 use lattice_data::actions::ActionCatalog;
 use lattice_data::settings::Settings;
 use lattice_decide::{Catalog, Contact, Customer, PerChannel, Scores, SendTimeProfile};
@@ -28,6 +29,8 @@ pub struct LoadedModel {
     zones: Vec<Tz>,
     /// Position of `spend_365d` in a feature row.
     spend_365d: Option<usize>,
+    /// Per-customer columns for audiences, laid out once.
+    pub audience: AudienceIndex,
 }
 
 /// Buffers one request fills to describe a customer to the decision layer.
@@ -86,6 +89,21 @@ impl LoadedModel {
             .map(|c| Tz::from_str(&c.timezone).unwrap_or(default_tz))
             .collect();
         let spend_365d = features.iter().position(|v| v == "spend_365d");
+        let (backtest, note) = read_backtest(dir);
+        let audience = AudienceIndex::build(
+            ModelFacts {
+                name: &manifest.name,
+                as_of: &manifest.as_of,
+                as_of_us: manifest.as_of_us,
+                horizon_days: manifest.horizon_days,
+                affinity_days: manifest.affinity_days,
+                categories: &manifest.categories,
+            },
+            &snapshot,
+            &settings.tiers,
+            backtest.as_ref(),
+            note,
+        );
         Ok(LoadedModel {
             dir: dir.to_path_buf(),
             actions_override: actions.map(Path::to_path_buf),
@@ -96,7 +114,18 @@ impl LoadedModel {
             settings,
             zones,
             spend_365d,
+            audience,
         })
+    }
+
+    /// What audiences are selected from.
+    pub fn audience_source(&self) -> Source<'_> {
+        Source {
+            index: &self.audience,
+            snapshot: &self.snapshot,
+            catalog: &self.catalog,
+            zones: &self.zones,
+        }
     }
 
     pub fn customers(&self) -> usize {

@@ -31,7 +31,11 @@ enum Command {
     Score(cmd::score::Args),
     /// Backtest the models: fit at end − horizon, measure on the window after it.
     Evaluate(cmd::evaluate::Args),
-    /// Serve scores, next-best actions and send times over HTTP.
+    /// A ranked, consent-clean audience with expected conversions, to CSV, Parquet or JSON.
+    Audience(Box<cmd::audience::Args>),
+    /// Conversion of an audience's contacted customers against its held-out control group.
+    Uplift(cmd::uplift::Args),
+    /// Serve scores, next-best actions, send times, audiences and the audience builder.
     Serve(cmd::serve::Args),
     /// Train the demo model if needed, serve it, and print requests to try.
     Quickstart(cmd::quickstart::Args),
@@ -50,6 +54,8 @@ fn main() -> ExitCode {
         Command::Features(a) => cmd::features::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Score(a) => cmd::score::run(a),
+        Command::Audience(a) => cmd::audience::run(*a),
+        Command::Uplift(a) => cmd::uplift::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Quickstart(a) => cmd::quickstart::run(a),
     };

@@ -1,3 +1,4 @@
+pub mod audience;
 pub mod evaluate;
 pub mod features;
 pub mod generate;
@@ -7,6 +8,7 @@ pub mod quickstart;
 pub mod score;
 pub mod serve;
 pub mod train;
+pub mod uplift;
 pub mod validate;
 
 use anyhow::Context;

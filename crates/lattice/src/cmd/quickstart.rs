@@ -114,8 +114,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
              curl -s {auth} '{base}/v1/customers/{id}/send-time?channel=email'\n\
              curl -s {auth} -H 'Content-Type: application/json' -d '{{\"customer_ids\": [\"{id}\"]}}' {base}/v1/score\n\
              curl -s {auth} {base}/v1/models\n\
+             curl -s {auth} -H 'Content-Type: application/json' -d '{{\"target\": {{\"category\": \"{cat}\"}}, \"size\": {{\"top\": 100}}, \"preview\": 5}}' {base}/v1/audiences\n\
+             curl -s {auth} -H 'Content-Type: application/json' -d '{{\"target\": {{\"churn\": true}}, \"size\": {{\"top\": 500}}}}' '{base}/v1/audiences?format=csv'\n\
              curl -s {base}/metrics\n\
-             curl -s {base}/openapi.json\n\nCtrl-C stops the server.",
+             curl -s {base}/openapi.json\n\n\
+             The audience builder: {base}/ (paste the key above)\n\nCtrl-C stops the server.",
             m.manifest.name,
             m.manifest.as_of,
             m.customers(),

@@ -1,0 +1,143 @@
+//! End-to-end: `lattice audience` on the demo model, and `lattice uplift` on its holdout.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lattice_data::write::{EventRow, EventsWriter};
+
+fn lattice(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lattice"))
+        .args(args)
+        .output()
+        .expect("the lattice binary runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+fn demo() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/demo")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn audience_to_csv_then_uplift_on_its_holdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("coats.csv");
+    let o = lattice(&[
+        "audience",
+        "--model",
+        &demo(),
+        "--category",
+        "outerwear",
+        "--top",
+        "500",
+        "--channel",
+        "email",
+        "--holdout",
+        "0.2",
+        "--include-holdout",
+        "--audience-id",
+        "coats",
+        "--starts-at",
+        "2025-07-01T00:00:00Z",
+        "--out",
+        s(&out),
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("customers to contact: 500"), "{stdout}");
+    assert!(stdout.contains("expected conversions:"), "{stdout}");
+    assert!(stdout.contains("channel"), "{stdout}");
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("customer_id,rank,probability"));
+    let rows: Vec<Vec<&str>> = lines[1..].iter().map(|l| l.split(',').collect()).collect();
+    let treated = rows.iter().filter(|r| r[6] == "false").count();
+    let control = rows.iter().filter(|r| r[6] == "true").count();
+    assert_eq!(treated, 500);
+    assert!(control > 50, "{control}");
+    assert!(rows.iter().all(|r| r[7] == "coats"));
+
+    // Plant purchases: every treated customer buys outerwear in the window, no control does.
+    let data = dir.path().join("after");
+    std::fs::create_dir(&data).unwrap();
+    let mut ev = EventsWriter::create(&data.join("events.parquet")).unwrap();
+    let start = chrono::DateTime::parse_from_rfc3339("2025-07-01T00:00:00Z")
+        .unwrap()
+        .timestamp_micros();
+    for (k, r) in rows.iter().enumerate() {
+        if r[6] == "false" {
+            let order = format!("o{k}");
+            ev.push(&EventRow {
+                customer_id: r[0],
+                ts_us: start + 86_400_000_000 * 3,
+                event_type: "purchase",
+                category: Some("outerwear"),
+                amount: Some(80.0),
+                quantity: Some(1.0),
+                order_id: Some(&order),
+                ..EventRow::default()
+            })
+            .unwrap();
+        }
+    }
+    ev.finish().unwrap();
+    let o = lattice(&[
+        "uplift",
+        "--audience",
+        s(&out),
+        "--events",
+        s(&data),
+        "--json",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["treated"]["converted"], 500);
+    assert_eq!(r["control"]["converted"], 0);
+    assert_eq!(r["control"]["customers"], control);
+    assert_eq!(r["significant"], true);
+    let o = lattice(&["uplift", "--audience", s(&out), "--events", s(&data)]);
+    let (stdout, _) = text(&o);
+    assert!(
+        stdout.contains("treated") && stdout.contains("difference: +100.00 points"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_audience_options_name_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a.csv");
+    let model = demo();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["audience", "--model", &model, "--out", s(&out)];
+        args.extend_from_slice(extra);
+        let o = lattice(&args);
+        assert!(!o.status.success());
+        text(&o).1
+    };
+    let e = run(&["--category", "socks", "--top", "10"]);
+    assert!(e.contains("--category") && e.contains("outerwear"), "{e}");
+    let e = run(&["--category", "denim", "--top", "10", "--budget", "5"]);
+    assert!(e.contains("--top, --min-probability or --budget"), "{e}");
+    let e = run(&["--churn", "--top", "10", "--holdout", "1.5"]);
+    assert!(e.contains("--holdout"), "{e}");
+    let e = run(&["--churn", "--top", "10", "--tier", "diamond"]);
+    assert!(e.contains("--tier") && e.contains("gold"), "{e}");
+    let e = run(&["--churn", "--top", "-5"]);
+    assert!(e.contains("-5"), "{e}");
+    assert!(!out.exists());
+}
