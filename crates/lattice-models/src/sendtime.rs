@@ -727,16 +727,28 @@ impl SendTimeModel {
 
     /// The customer's normalised hour-of-week profile on `channel` (sums to 1).
     pub fn profile(&self, counts: &CustomerCounts<'_>, channel: Channel) -> [f64; HOURS_PER_WEEK] {
+        let mut buf = [0.0; HOURS_PER_WEEK];
+        *self.profile_in(counts, channel, &mut buf)
+    }
+
+    /// [`Self::profile`] without copying 168 numbers around: the population's profile by
+    /// reference, or the customer's own written into `buf`.
+    pub fn profile_in<'a>(
+        &'a self,
+        counts: &CustomerCounts<'_>,
+        channel: Channel,
+        buf: &'a mut [f64; HOURS_PER_WEEK],
+    ) -> &'a [f64; HOURS_PER_WEEK] {
         let (source, list, _) = self.source(counts, channel);
         if source == ProfileSource::Population {
-            return self.population[channel.index()];
+            return &self.population[channel.index()];
         }
-        let mut s = self.scores(list, channel);
-        let total: f64 = s.iter().sum();
-        for v in &mut s {
+        *buf = self.scores(list, channel);
+        let total: f64 = buf.iter().sum();
+        for v in buf.iter_mut() {
             *v /= total;
         }
-        s
+        buf
     }
 
     /// Fills `out` with the customer's `out.len()` best hours of week on `channel` and their

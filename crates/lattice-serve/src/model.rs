@@ -162,21 +162,29 @@ impl LoadedModel {
             sms: rec.consent[1],
             push: rec.consent[2],
         };
-        for (k, ch) in lattice_decide::Channel::ALL.into_iter().enumerate() {
+        let Scratch { profiles, contacts } = scratch;
+        let counts = rec.counts();
+        let mut send_time = PerChannel::<Option<&SendTimeProfile>>::default();
+        for (ch, buf) in lattice_decide::Channel::ALL
+            .into_iter()
+            .zip(profiles.iter_mut())
+        {
             if *consent.get(ch) {
-                scratch.profiles[k] = self.profile(i, send_channel(ch));
+                *send_time.get_mut(ch) = Some(self.models.send_time.profile_in(
+                    &counts,
+                    send_channel(ch),
+                    buf,
+                ));
             }
         }
-        scratch.contacts.clear();
-        scratch.contacts.extend(rec.contacts.iter().filter_map(|k| {
+        contacts.clear();
+        contacts.extend(rec.contacts.iter().filter_map(|k| {
             Some(Contact {
                 action_id: &k.action_id,
                 channel: lattice_decide::Channel::parse(&k.channel)?,
                 at: DateTime::from_timestamp_micros(k.at_us)?,
             })
         }));
-        let (profiles, contacts) = (&scratch.profiles, &scratch.contacts);
-        let profile = |k: usize, ok: bool| ok.then_some(&profiles[k]);
         Customer {
             id: &rec.id,
             values: self.snapshot.values(i),
@@ -204,11 +212,7 @@ impl LoadedModel {
                 .last_purchase_us
                 .and_then(DateTime::from_timestamp_micros),
             contacts,
-            send_time: PerChannel {
-                email: profile(0, consent.email),
-                sms: profile(1, consent.sms),
-                push: profile(2, consent.push),
-            },
+            send_time,
         }
     }
 }

@@ -585,3 +585,48 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+#[tokio::test]
+async fn limits_answer_413_and_503_as_problems() {
+    let model = LoadedModel::load(&demo(), None).unwrap();
+    let state = AppState::new(model, keys());
+    let small = router(
+        state.clone(),
+        Limits {
+            body_bytes: 64,
+            ..Limits::default()
+        },
+    );
+    let big = format!(r#"{{"customer_ids": ["{}"]}}"#, "x".repeat(200));
+    let r = call(&small, "POST", "/v1/score", Some(SCORE_KEY), Some(&big)).await;
+    assert_problem(&r, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large");
+    // Under the limit, the same route answers.
+    let r = call(
+        &small,
+        "POST",
+        "/v1/score",
+        Some(SCORE_KEY),
+        Some(r#"{"customer_ids": []}"#),
+    )
+    .await;
+    assert_ne!(r.0, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", r.2);
+
+    // No request may be in flight: every one is shed at once.
+    let closed = router(
+        state.clone(),
+        Limits {
+            concurrency: 0,
+            ..Limits::default()
+        },
+    );
+    let id = some_customer(&state);
+    let r = get(&closed, &format!("/v1/customers/{id}/scores")).await;
+    assert_problem(&r, StatusCode::SERVICE_UNAVAILABLE, "overloaded");
+    let r = get(&app().0, &format!("/v1/customers/{id}/scores")).await;
+    assert_eq!(
+        r.0,
+        StatusCode::OK,
+        "the in-flight count is per router: {:?}",
+        r.2
+    );
+}
