@@ -29,10 +29,11 @@ pub struct Args {
     /// Largest request body, in MiB.
     #[arg(long, default_value_t = 32)]
     pub max_body_mib: usize,
-    /// Requests taking longer are answered 503.
+    /// Requests that read a body (batch scores, in-context decisions, audiences, reload) and
+    /// take longer are answered 503.
     #[arg(long, default_value_t = 10)]
     pub timeout_secs: u64,
-    /// Requests served at once; more wait.
+    /// Requests in flight at once; more are answered 503 at once (retry shortly).
     #[arg(long, default_value_t = 1024)]
     pub concurrency: usize,
 }
