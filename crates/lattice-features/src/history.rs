@@ -235,12 +235,8 @@ impl History {
         if let Some(hit) = self.memo.get(&key) {
             return Ok(hit);
         }
-        let sql = aggregates_query(as_of_us, categories, TS_US, fraction);
         let batches = self
-            .aggregation_context()
-            .sql(&sql)
-            .await?
-            .collect()
+            .aggregate_batches(as_of_us, categories, fraction)
             .await?;
         let mut out = Vec::new();
         for b in &batches {
@@ -269,13 +265,15 @@ impl History {
 
     /// The raw result of the aggregation query ([`aggregates_query`]), one row per customer in
     /// no particular order, as DataFusion returns it: what `lattice features --query-only` times
-    /// against another engine running the same SQL text.
+    /// against another engine running the same SQL text. `fraction` < 1 keeps that sample of
+    /// customers ([`crate::sample`]).
     pub async fn aggregate_batches(
         &self,
         as_of_us: i64,
         categories: &[String],
+        fraction: f64,
     ) -> Result<Vec<RecordBatch>> {
-        let sql = aggregates_query(as_of_us, categories, TS_US, 1.0);
+        let sql = aggregates_query(as_of_us, categories, TS_US, fraction);
         let ctx = self.aggregation_context();
         Ok(ctx.sql(&sql).await?.collect().await?)
     }

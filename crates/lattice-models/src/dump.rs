@@ -155,12 +155,12 @@ pub async fn write_backtest_features(
         let clv = is_test.then_some(&fitted.clv);
         let (snap, _) = snapshot(history, profiles, ctx, as_of, cfg.horizon_days, clv).await?;
         let lab = labels(history, as_of, cfg, ctx, 1.0).await?;
-        let n = snap.ids.len();
+        let n = snap.len();
 
         let mut t_cols = Columns::default();
         t_cols.push(
             Field::new("customer_id", DataType::Utf8, false),
-            Arc::new(StringArray::from(snap.ids.clone())),
+            Arc::new(StringArray::from_iter_values(snap.ids())),
         );
         for (j, fname) in fitted.feature_names.iter().enumerate() {
             t_cols.f64(fname, (0..n).map(|i| Some(snap.row(i)[j])).collect());
@@ -174,8 +174,7 @@ pub async fn write_backtest_features(
         t_cols.bool("churn_label", churn);
         t_cols.f64(
             "purchases_in_horizon",
-            snap.ids
-                .iter()
+            snap.ids()
                 .map(|id| Some(lab.get(id).map_or(0.0, |l| l.purchases_in_horizon)))
                 .collect(),
         );
@@ -190,9 +189,8 @@ pub async fn write_backtest_features(
             .collect();
         t_cols.f64(
             "orders_in_horizon",
-            snap.ids
+            snap.customers
                 .iter()
-                .zip(&snap.aggregates)
                 .map(|(id, a)| Some(later.get(id).map_or(0.0, |o| (o - a.orders).max(0.0))))
                 .collect(),
         );
@@ -200,7 +198,7 @@ pub async fn write_backtest_features(
             let y = affinity_labels(&snap, &lab, c);
             t_cols.bool(&format!("affinity_{s}"), y.into_iter().map(Some).collect());
         }
-        let rfms: Vec<_> = snap.aggregates.iter().map(|a| rfm(a, as_of)).collect();
+        let rfms: Vec<_> = snap.aggregates().map(|a| rfm(a, as_of)).collect();
         t_cols.f64(
             "rfm_frequency",
             rfms.iter().map(|r| r.map(|r| r.frequency)).collect(),
@@ -223,7 +221,7 @@ pub async fn write_backtest_features(
             t_cols.f64("lattice_churn_probability", churn_p);
             for (c, m) in fitted.affinity.iter().enumerate() {
                 let v = (0..n)
-                    .map(|i| Some(m.predict(snap.row(i), &snap.aggregates[i], c)))
+                    .map(|i| Some(m.predict(snap.row(i), snap.aggregate(i), c)))
                     .collect();
                 t_cols.f64(&format!("lattice_affinity_{}", slugs[c]), v);
             }
@@ -231,7 +229,7 @@ pub async fn write_backtest_features(
             let keep = fit_fraction(history, cfg.max_fit_rows).await?;
             t_cols.bool(
                 "in_fit_sample",
-                snap.ids.iter().map(|id| Some(id_unit(id) < keep)).collect(),
+                snap.ids().map(|id| Some(id_unit(id) < keep)).collect(),
             );
         }
         let Columns { fields, cols } = t_cols;

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use lattice_features::features::slug;
+use lattice_features::history::SharedAggregates;
 use lattice_features::{Aggregates, FeatureContext, History, Labels, Profile};
 use serde::{Deserialize, Serialize};
 
@@ -64,9 +65,10 @@ impl Default for TrainConfig {
 /// Everything known about customers at one cutoff.
 pub struct Snapshot {
     pub as_of_us: i64,
-    pub ids: Vec<String>,
-    pub aggregates: Vec<Aggregates>,
-    /// Row-major: the context's features, then [`CLV_FEATURES`].
+    /// Each customer's id and aggregates, sorted by id: the history's result, shared rather
+    /// than copied (a million of them are half a gigabyte).
+    pub customers: SharedAggregates,
+    /// Row-major, one row per customer: the context's features, then [`CLV_FEATURES`].
     pub x: Vec<f64>,
     pub width: usize,
 }
@@ -74,6 +76,38 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn row(&self, i: usize) -> &[f64] {
         &self.x[i * self.width..(i + 1) * self.width]
+    }
+
+    pub fn len(&self) -> usize {
+        self.customers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.customers.is_empty()
+    }
+
+    pub fn id(&self, i: usize) -> &str {
+        &self.customers[i].0
+    }
+
+    pub fn aggregate(&self, i: usize) -> &Aggregates {
+        &self.customers[i].1
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.customers.iter().map(|(id, _)| id.as_str())
+    }
+
+    pub fn aggregates(&self) -> impl Iterator<Item = &Aggregates> {
+        self.customers.iter().map(|(_, a)| a)
+    }
+
+    /// Row of each customer id, for scans that meet customers by id.
+    pub fn index(&self) -> HashMap<String, u32> {
+        self.ids()
+            .enumerate()
+            .map(|(i, id)| (id.to_string(), i as u32))
+            .collect()
     }
 }
 
@@ -262,12 +296,7 @@ pub async fn sampled_snapshot(
     let width = k + CLV_FEATURES.len();
     let mut x = vec![0.0; aggs.len() * width];
     let empty = Profile::default();
-    let (mut ids, mut aggregates) = (
-        Vec::with_capacity(aggs.len()),
-        Vec::with_capacity(aggs.len()),
-    );
-    for (i, (id, a)) in aggs.iter().enumerate() {
-        let row = &mut x[i * width..(i + 1) * width];
+    for ((id, a), row) in aggs.iter().zip(x.chunks_exact_mut(width)) {
         ctx.write(
             a,
             profiles.get(id).unwrap_or(&empty),
@@ -275,14 +304,11 @@ pub async fn sampled_snapshot(
             &mut row[..k],
         );
         row[k..].copy_from_slice(&clv.features(a, as_of_us, horizon_days));
-        ids.push(id.clone());
-        aggregates.push(a.clone());
     }
     Ok((
         Snapshot {
             as_of_us,
-            ids,
-            aggregates,
+            customers: aggs.clone(),
             x,
             width,
         },
@@ -348,8 +374,8 @@ pub fn churn_examples(
     labels: &HashMap<String, Labels>,
 ) -> (Vec<f64>, Vec<bool>, Vec<usize>) {
     let (mut x, mut y, mut rows) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, id) in s.ids.iter().enumerate() {
-        if s.aggregates[i].orders <= 0.0 {
+    for (i, (id, a)) in s.customers.iter().enumerate() {
+        if a.orders <= 0.0 {
             continue;
         }
         x.extend_from_slice(s.row(i));
@@ -360,8 +386,7 @@ pub fn churn_examples(
 }
 
 pub fn affinity_labels(s: &Snapshot, labels: &HashMap<String, Labels>, c: usize) -> Vec<bool> {
-    s.ids
-        .iter()
+    s.ids()
         .map(|id| {
             labels
                 .get(id)
@@ -372,8 +397,8 @@ pub fn affinity_labels(s: &Snapshot, labels: &HashMap<String, Labels>, c: usize)
 
 /// Every row followed by its category inputs.
 fn with_inputs(s: &Snapshot, inputs: &CategoryInputs) -> Vec<f64> {
-    let mut x = Vec::with_capacity(s.ids.len() * (s.width + CATEGORY_INPUTS.len()));
-    for i in 0..s.ids.len() {
+    let mut x = Vec::with_capacity(s.len() * (s.width + CATEGORY_INPUTS.len()));
+    for i in 0..s.len() {
         inputs.extend(s.row(i), &mut x);
     }
     x
@@ -582,13 +607,11 @@ fn fit_category(
         AffinityModel::Logistic(CategoryLogistic { model, inputs })
     } else {
         let lines: f64 = train
-            .aggregates
-            .iter()
+            .aggregates()
             .map(|a| a.category_lines.get(c).copied().unwrap_or(0.0))
             .sum();
         let total: f64 = train
-            .aggregates
-            .iter()
+            .aggregates()
             .map(|a| a.category_lines.iter().sum::<f64>())
             .sum();
         AffinityModel::Smoothed {
@@ -741,8 +764,8 @@ pub async fn backtest(
     let mut affinity = Vec::new();
     for (c, m) in fitted.affinity.iter().enumerate() {
         let yc = affinity_labels(&test, &l_test, c);
-        let pc: Vec<f64> = (0..test.ids.len())
-            .map(|i| m.predict(test.row(i), &test.aggregates[i], c))
+        let pc: Vec<f64> = (0..test.len())
+            .map(|i| m.predict(test.row(i), test.aggregate(i), c))
             .collect();
         affinity.push(CategoryMetrics {
             category: m.category.clone(),
@@ -758,14 +781,12 @@ pub async fn backtest(
 
     let (mut pred, mut act) = (Vec::new(), Vec::new());
     for &i in &rows {
-        let a = &test.aggregates[i];
         pred.push(test.row(i)[k - 1]);
         act.push(
             l_test
-                .get(&test.ids[i])
+                .get(test.id(i))
                 .map_or(0.0, |l| l.purchases_in_horizon),
         );
-        let _ = a;
     }
     let clv = ClvMetrics {
         customers: pred.len(),
@@ -781,16 +802,10 @@ pub async fn backtest(
     };
     let zones = lattice_features::TimeZones::new(profiles, &settings.default_timezone)
         .map_err(|e| ModelError::Data(e.to_string()))?;
-    let index: HashMap<String, u32> = test
-        .ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.clone(), i as u32))
-        .collect();
     let (train_e, held_e) = engagements(
         history,
         &zones,
-        &index,
+        &test.index(),
         fraction,
         t,
         t + cfg.affinity_days * DAY_US,
@@ -799,7 +814,7 @@ pub async fn backtest(
     let send_time = if held_e.is_empty() {
         None
     } else {
-        let counts = SendTimeCounts::from_engagements(test.ids.len(), &train_e)
+        let counts = SendTimeCounts::from_engagements(test.len(), &train_e)
             .map_err(|e| ModelError::Data(e.to_string()))?;
         let (_, report) = select(&counts, &held_e, DEFAULT_GRID_KAPPA, DEFAULT_GRID_BETA)
             .map_err(|e| ModelError::Fit(format!("send time: {e}")))?;

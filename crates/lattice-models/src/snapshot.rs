@@ -142,7 +142,7 @@ pub fn write(path: &Path, inp: &SnapshotInputs<'_>) -> Result<(), ModelError> {
     let schema = Arc::new(Schema::new(fields));
     let mut file = ParquetFile::create(path, schema.clone()).map_err(err)?;
     // Scored in chunks on all cores, written in order: memory stays at a few chunks.
-    let n = snap.ids.len();
+    let n = snap.len();
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let chunks: Vec<std::ops::Range<usize>> = (0..n)
         .step_by(CHUNK_ROWS)
@@ -204,13 +204,13 @@ fn chunk(
     let no_profile = Profile::default();
     let no_contacts = Vec::new();
     for i in rows {
-        let id = &snap.ids[i];
+        let id = snap.id(i);
         ids.append_value(id);
         let row = snap.row(i);
         for (b, v) in feat.iter_mut().zip(row) {
             b.append_value(*v);
         }
-        let s = models.score(row, &snap.aggregates[i], &mut scratch);
+        let s = models.score(row, snap.aggregate(i), &mut scratch);
         let vals = [s.churn_probability, s.p_alive, s.expected_purchases, s.clv];
         for (b, v) in scores.iter_mut().zip(vals.iter().chain(&s.affinity)) {
             b.append_value(*v);
@@ -253,7 +253,7 @@ fn chunk(
         tz.append_value(p.timezone.as_deref().unwrap_or(inp.default_timezone));
         birth.append_option(p.birth_date);
         signup.append_option(p.signup_us);
-        let a = &snap.aggregates[i];
+        let a = snap.aggregate(i);
         last_purchase.append_option(a.last_order_us);
         last_negative.append_option(a.last_negative_us);
         for c in inp.contacts.get(id).unwrap_or(&no_contacts) {

@@ -1,7 +1,7 @@
 //! `lattice train`: backtest, fit at the end of the data, score every customer and write the
 //! model directory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use lattice_data::settings::Settings;
@@ -120,15 +120,9 @@ pub async fn train_with_progress(
     .await?;
 
     let zones = TimeZones::new(&profiles, &settings.default_timezone).map_err(err)?;
-    let index: HashMap<String, u32> = snap
-        .ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.clone(), i as u32))
-        .collect();
     step(4);
-    let (eng, _) = engagements(&history, &zones, &index, 1.0, cutoff, cutoff).await?;
-    let counts = SendTimeCounts::from_engagements(snap.ids.len(), &eng).map_err(err)?;
+    let (eng, _) = engagements(&history, &zones, &snap.index(), 1.0, cutoff, cutoff).await?;
+    let counts = SendTimeCounts::from_engagements(snap.len(), &eng).map_err(err)?;
     let (kappa, beta) = report
         .as_ref()
         .and_then(|r| r.send_time.as_ref())
@@ -187,7 +181,7 @@ pub async fn train_with_progress(
         as_of_us: cutoff,
         horizon_days: cfg.horizon_days,
         affinity_days: cfg.affinity_days,
-        customers: snap.ids.len() as u64,
+        customers: snap.len() as u64,
         categories: models.fitted.context.categories.clone(),
         data: fingerprint(&history, data_dir),
         feature_transform: "z = (sign(x)*ln(1+|x|) - mean) / std".into(),

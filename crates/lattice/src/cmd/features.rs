@@ -74,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     if args.query_only {
         let (t, cpu) = (Instant::now(), cpu_secs());
-        let batches = rt.block_on(history.aggregate_batches(as_of, &categories))?;
+        let batches = rt.block_on(history.aggregate_batches(as_of, &categories, 1.0))?;
         let query_secs = t.elapsed().as_secs_f64();
         let cpu = match (cpu, cpu_secs()) {
             (Some(a), Some(b)) => format!(", {:.3} s CPU", b - a),
