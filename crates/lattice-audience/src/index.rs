@@ -6,7 +6,7 @@ use std::path::Path;
 
 use lattice_data::settings::Tier;
 use lattice_decide::slug;
-use lattice_models::artifact::METRICS;
+use lattice_models::artifact::{METRICS, Manifest};
 use lattice_models::pipeline::Backtest;
 use lattice_models::snapshot::ServingSnapshot;
 
@@ -33,6 +33,19 @@ pub struct ModelFacts<'a> {
     pub horizon_days: i64,
     pub affinity_days: i64,
     pub categories: &'a [String],
+}
+
+impl<'a> From<&'a Manifest> for ModelFacts<'a> {
+    fn from(m: &'a Manifest) -> Self {
+        ModelFacts {
+            name: &m.name,
+            as_of: &m.as_of,
+            as_of_us: m.as_of_us,
+            horizon_days: m.horizon_days,
+            affinity_days: m.affinity_days,
+            categories: &m.categories,
+        }
+    }
 }
 
 /// The backtest of a model directory (`metrics.json`), and a note saying where the
@@ -147,6 +160,18 @@ pub struct AudienceIndex {
 }
 
 impl AudienceIndex {
+    /// The index of a model directory as `lattice train` wrote it: its manifest, snapshot and
+    /// backtest (`metrics.json`, read here).
+    pub fn for_model(
+        dir: &Path,
+        manifest: &Manifest,
+        snapshot: &ServingSnapshot,
+        tiers: &[Tier],
+    ) -> Self {
+        let (backtest, note) = read_backtest(dir);
+        Self::build(manifest.into(), snapshot, tiers, backtest.as_ref(), note)
+    }
+
     /// Lays the snapshot out in columns. `tiers` is the programme's ladder (settings);
     /// `backtest` the model's `metrics.json` if it has one (see [`read_backtest`]).
     pub fn build(

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use chrono::DateTime;
 use chrono_tz::Tz;
-use lattice_audience::{AudienceIndex, ModelFacts, Source, read_backtest};
+use lattice_audience::{AudienceIndex, Source};
 use lattice_data::actions::ActionCatalog;
 use lattice_data::settings::Settings;
 use lattice_decide::{Catalog, Contact, Customer, PerChannel, Scores, SendTimeProfile};
@@ -89,21 +89,7 @@ impl LoadedModel {
             .map(|c| Tz::from_str(&c.timezone).unwrap_or(default_tz))
             .collect();
         let spend_365d = features.iter().position(|v| v == "spend_365d");
-        let (backtest, note) = read_backtest(dir);
-        let audience = AudienceIndex::build(
-            ModelFacts {
-                name: &manifest.name,
-                as_of: &manifest.as_of,
-                as_of_us: manifest.as_of_us,
-                horizon_days: manifest.horizon_days,
-                affinity_days: manifest.affinity_days,
-                categories: &manifest.categories,
-            },
-            &snapshot,
-            &settings.tiers,
-            backtest.as_ref(),
-            note,
-        );
+        let audience = AudienceIndex::for_model(dir, &manifest, &snapshot, &settings.tiers);
         Ok(LoadedModel {
             dir: dir.to_path_buf(),
             actions_override: actions.map(Path::to_path_buf),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use lattice_audience::{AudienceIndex, AudienceRequest, ModelFacts, Plan, Source, read_backtest};
+use lattice_audience::{AudienceIndex, AudienceRequest, ModelFacts, Plan, Source};
 use lattice_data::actions::ActionCatalog;
 use lattice_data::settings::{Settings, Tier};
 use lattice_decide::Catalog;
@@ -219,21 +219,7 @@ pub fn demo() -> World {
         &manifest.categories,
     )
     .unwrap();
-    let (backtest, note) = read_backtest(&dir);
-    let index = AudienceIndex::build(
-        ModelFacts {
-            name: &manifest.name,
-            as_of: &manifest.as_of,
-            as_of_us: manifest.as_of_us,
-            horizon_days: manifest.horizon_days,
-            affinity_days: manifest.affinity_days,
-            categories: &manifest.categories,
-        },
-        &snapshot,
-        &settings.tiers,
-        backtest.as_ref(),
-        note,
-    );
+    let index = AudienceIndex::for_model(&dir, &manifest, &snapshot, &settings.tiers);
     let zones = snapshot
         .customers
         .iter()
