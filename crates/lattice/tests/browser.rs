@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod common;
+
 const KEY: &str = "browser-test-key";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -212,30 +214,9 @@ fn binary(env: &str, default: &str) -> Option<PathBuf> {
 }
 
 fn start_server(kill: &mut Kill) -> String {
-    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/demo");
-    let hash = lattice_serve::auth::sha256_hex(KEY);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lattice"))
-        .args([
-            "serve",
-            "--model",
-            demo.to_str().unwrap(),
-            "--addr",
-            "127.0.0.1:0",
-        ])
-        .env("LATTICE_API_KEYS", format!("marketing:{hash}:audience"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the lattice binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (child, addr) = common::serve_demo(KEY, ("marketing", "audience"), Stdio::null());
     kill.0.push(child);
-    line.split("http://")
-        .nth(1)
-        .map(|a| a.trim().to_string())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
+    addr
 }
 
 fn start_driver(kill: &mut Kill, chromedriver: &Path) -> String {

@@ -1,17 +1,12 @@
 //! End-to-end: the real `lattice serve` binary on a free port, called over a socket, reloaded
 //! with SIGHUP and stopped with SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn repo(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(rel)
-}
+mod common;
 
 /// One HTTP/1.1 request; (status, body).
 fn request(addr: &str, method: &str, path: &str, key: Option<&str>, body: &str) -> (u16, String) {
@@ -50,29 +45,7 @@ fn signal(pid: u32, sig: &str) {
 #[test]
 fn serve_over_a_socket_then_reload_and_stop() {
     let key = "e2e-key";
-    let hash = lattice_serve::auth::sha256_hex(key);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lattice"))
-        .args([
-            "serve",
-            "--model",
-            repo("models/demo").to_str().unwrap(),
-            "--addr",
-            "127.0.0.1:0",
-        ])
-        .env("LATTICE_API_KEYS", format!("e2e:{hash}:score+admin"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the lattice binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .map(|a| a.trim().to_string())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let (mut child, addr) = common::serve_demo(key, ("e2e", "score+admin"), Stdio::piped());
 
     let (s, body) = request(&addr, "GET", "/healthz", None, "");
     assert_eq!(s, 200, "{body}");
