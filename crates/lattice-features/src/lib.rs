@@ -10,6 +10,7 @@ pub mod features;
 pub mod frame;
 pub mod history;
 pub mod local_time;
+pub mod online;
 pub mod sample;
 pub mod sql;
 
