@@ -23,7 +23,8 @@ use sha2::{Digest, Sha256};
 use crate::pipeline::TrainConfig;
 use crate::score::Models;
 
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: the snapshot carries each customer's aggregates (`agg_*` columns) for online events.
+pub const FORMAT_VERSION: u32 = 2;
 pub const MANIFEST: &str = "manifest.json";
 pub const WEIGHTS: &str = "weights.json";
 pub const SNAPSHOT: &str = "snapshot.parquet";

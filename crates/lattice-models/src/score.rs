@@ -1,7 +1,7 @@
 //! Scoring one customer with fitted models: churn probability with reasons, CLV quantities,
 //! category affinities and send times. The batch `score` command and the server share it.
 
-use lattice_features::Aggregates;
+use lattice_features::{Aggregates, Profile};
 use serde::{Deserialize, Serialize};
 
 use crate::logistic::Reason;
@@ -36,16 +36,28 @@ impl Models {
     /// Scores one feature row (context features then the BG/NBD ones, as in a snapshot).
     /// `scratch` must have the row's length.
     pub fn score(&self, row: &[f64], a: &Aggregates, scratch: &mut [f64]) -> CustomerScore {
+        self.score_at(row, a, self.fitted.cutoff_us, scratch)
+    }
+
+    /// [`Self::score`] with the CLV quantities evaluated at `at_us` rather than the model's
+    /// cutoff (a server scoring a customer whose history moved on since).
+    pub fn score_at(
+        &self,
+        row: &[f64],
+        a: &Aggregates,
+        at_us: i64,
+        scratch: &mut [f64],
+    ) -> CustomerScore {
         let f = &self.fitted;
         let horizon = f.config.horizon_days;
         let clv: &ClvModels = &f.clv;
-        let [p_alive, _, expected] = clv.features(a, f.cutoff_us, horizon);
+        let [p_alive, _, expected] = clv.features(a, at_us, horizon);
         CustomerScore {
             churn_probability: f.churn.predict(row, scratch),
             churn_reasons: f.churn.reasons(row, 3),
             p_alive,
             expected_purchases: expected,
-            clv: clv.value(a, f.cutoff_us, CLV_DAYS),
+            clv: clv.value(a, at_us, CLV_DAYS),
             affinity: f
                 .affinity
                 .iter()
@@ -53,6 +65,15 @@ impl Models {
                 .map(|(c, m): (usize, &CategoryModel)| m.predict(row, a, c))
                 .collect(),
         }
+    }
+
+    /// The model's feature row of a customer at `at_us` (the context's features, then the
+    /// BG/NBD ones), as training computes it: `out` has the model's feature count.
+    pub fn feature_row(&self, a: &Aggregates, p: &Profile, at_us: i64, out: &mut [f64]) {
+        let f = &self.fitted;
+        let k = f.context.len();
+        f.context.write(a, p, at_us, &mut out[..k]);
+        out[k..].copy_from_slice(&f.clv.features(a, at_us, f.config.horizon_days));
     }
 
     /// Send-time recommendations per channel (email, sms, push, then all activity).

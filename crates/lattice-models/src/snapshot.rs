@@ -17,7 +17,7 @@ use lattice_data::arrow::datatypes::{
 };
 use lattice_data::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use lattice_data::write::ParquetFile;
-use lattice_features::Profile;
+use lattice_features::{Aggregates, Profile};
 use lattice_features::features::slug;
 use lattice_features::history::ContactRecord;
 
@@ -139,6 +139,12 @@ pub fn write(path: &Path, inp: &SnapshotInputs<'_>) -> Result<(), ModelError> {
         list_field("engagement_slots", DataType::Int32),
         list_field("engagement_counts", DataType::Int32),
     ]);
+    // The aggregates behind the features, so a server can apply events to them.
+    fields.extend(
+        aggregate_columns(cats.len())
+            .into_iter()
+            .map(|n| Field::new(n, DataType::Float64, true)),
+    );
     let schema = Arc::new(Schema::new(fields));
     let mut file = ParquetFile::create(path, schema.clone()).map_err(err)?;
     // Scored in chunks on all cores, written in order: memory stays at a few chunks.
@@ -197,6 +203,10 @@ fn chunk(
         .with_field(Arc::new(Field::new("item", ts_type(), true)));
     let mut e_slots = ListBuilder::new(Int32Builder::new());
     let mut e_counts = ListBuilder::new(Int32Builder::new());
+    let mut aggs: Vec<Float64Builder> = (0..aggregate_columns(categories).len())
+        .map(|_| Float64Builder::with_capacity(n))
+        .collect();
+    let mut agg_row = Vec::with_capacity(aggs.len());
 
     let mut scratch = vec![0.0; snap.width];
     let channels = [Channel::Any, Channel::Email, Channel::Sms, Channel::Push];
@@ -274,6 +284,11 @@ fn chunk(
         }
         e_slots.append(true);
         e_counts.append(true);
+        agg_row.clear();
+        a.to_row(&mut agg_row);
+        for (b, v) in aggs.iter_mut().zip(&agg_row) {
+            b.append_option(v.is_finite().then_some(*v));
+        }
     }
     let mut cols: Vec<ArrayRef> = vec![Arc::new(ids.finish())];
     cols.extend(feat.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
@@ -301,6 +316,7 @@ fn chunk(
     cols.push(Arc::new(c_at.finish()));
     cols.push(Arc::new(e_slots.finish()));
     cols.push(Arc::new(e_counts.finish()));
+    cols.extend(aggs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     RecordBatch::try_new(schema.clone(), cols).map_err(err)
 }
 
@@ -339,6 +355,33 @@ impl CustomerRecord {
     }
 }
 
+/// The snapshot's columns of aggregates (`agg_<name>`, [`lattice_features::online::row_names`]).
+pub fn aggregate_columns(categories: usize) -> Vec<String> {
+    lattice_features::online::row_names(categories)
+        .into_iter()
+        .map(|n| format!("agg_{n}"))
+        .collect()
+}
+
+impl CustomerRecord {
+    /// What the customers table said about the customer, as the feature code takes it.
+    pub fn profile(&self) -> Profile {
+        const EPOCH_DAYS_FROM_CE: i32 = 719_163;
+        Profile {
+            signup_us: self.signup_us,
+            birth_date: self
+                .birth_date
+                .map(|d| chrono::Datelike::num_days_from_ce(&d) - EPOCH_DAYS_FROM_CE),
+            tier: self.tier.clone(),
+            points_balance: self.points_balance,
+            timezone: Some(self.timezone.clone()),
+            consent_email: self.consent[0],
+            consent_sms: self.consent[1],
+            consent_push: self.consent[2],
+        }
+    }
+}
+
 /// Customer attributes read into every value row after the features and scores: current
 /// state from `customers`, visible to decision rules but never a model input.
 pub const ATTRIBUTES: [&str; 4] = [
@@ -360,6 +403,10 @@ pub struct ServingSnapshot {
     pub customers: Vec<CustomerRecord>,
     /// Row-major, `variables.len()` per customer.
     values: Vec<f64>,
+    /// Row-major [`Aggregates::to_row`] rows, `aggregate_width` per customer; empty for
+    /// snapshots built in memory with [`Self::push`].
+    aggregates: Vec<f64>,
+    categories: usize,
     pub index: HashMap<String, u32>,
 }
 
@@ -376,6 +423,13 @@ impl ServingSnapshot {
 
     pub fn features(&self, i: usize) -> &[f64] {
         &self.values(i)[..self.feature_names.len()]
+    }
+
+    /// Customer `i`'s aggregates at the snapshot's as_of (`None` for in-memory snapshots).
+    pub fn aggregates(&self, i: usize) -> Option<Aggregates> {
+        let w = lattice_features::online::row_names(self.categories).len();
+        let row = self.aggregates.get(i * w..(i + 1) * w)?;
+        Aggregates::from_row(row, self.categories)
     }
 
     pub fn scores(&self, i: usize) -> &[f64] {
@@ -395,6 +449,7 @@ impl ServingSnapshot {
             feature_names: features.to_vec(),
             score_names,
             variables,
+            categories: categories.len(),
             ..Default::default()
         }
     }
@@ -510,6 +565,10 @@ impl ServingSnapshot {
             lists("contact_at")?,
         );
         let (e_slots, e_counts) = (lists("engagement_slots")?, lists("engagement_counts")?);
+        let aggs = aggregate_columns(self.categories)
+            .iter()
+            .map(|n| f64s(n))
+            .collect::<Result<Vec<_>, _>>()?;
 
         let opt_i64 = |a: &lattice_data::arrow::array::TimestampMicrosecondArray, r: usize| {
             (!a.is_null(r)).then(|| a.value(r))
@@ -526,6 +585,10 @@ impl ServingSnapshot {
             let consent = consent.map(|c| c.value(r));
             self.values.push(points_balance.unwrap_or(0.0));
             self.values.extend(consent.map(|b| f64::from(u8::from(b))));
+            self.aggregates.extend(
+                aggs.iter()
+                    .map(|c| if c.is_null(r) { f64::NAN } else { c.value(r) }),
+            );
             let str_list = |l: &lattice_data::arrow::array::ListArray| -> Vec<String> {
                 if l.is_null(r) {
                     return vec![];

@@ -1,0 +1,393 @@
+//! Events posted to the server: parsed from a JSON array or NDJSON and checked with the data
+//! contract's rules (those of `lattice validate`), every problem located by event index and
+//! field so a client can fix the batch.
+
+use lattice_data::normalize::parse_timestamp;
+use lattice_data::schema::CHANNELS;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One event in the data contract's shape, plus the optional decision it answers.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Event {
+    pub customer_id: String,
+    /// Microseconds since the Unix epoch, UTC.
+    pub ts_us: i64,
+    pub event_type: String,
+    pub channel: Option<String>,
+    pub category: Option<String>,
+    pub amount: Option<f64>,
+    pub quantity: Option<f64>,
+    pub order_id: Option<String>,
+    pub sentiment: Option<f64>,
+    pub action_id: Option<String>,
+    /// Makes a retried event a no-op: an id already stored is skipped.
+    pub event_id: Option<String>,
+    /// The `decision_id` of the next-best-actions answer this event follows up, if known.
+    pub decision_id: Option<String>,
+}
+
+/// What is wrong with one field of one event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldError {
+    /// Position of the event in the batch (0-based; the line for NDJSON, counting from 0).
+    pub index: usize,
+    pub field: String,
+    /// The `lattice validate` rule code.
+    pub rule: &'static str,
+    pub message: String,
+}
+
+/// Why a batch was refused: its body could not be read at all, or some events are invalid.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchError {
+    /// Not JSON (or not an array/object stream); the message says where.
+    Body(String),
+    Empty,
+    TooMany { got: usize, max: usize },
+    Invalid(Vec<FieldError>),
+}
+
+/// At most this many events in one batch.
+pub const MAX_BATCH: usize = 10_000;
+
+/// Events may be this far ahead of the server's clock (clients' clocks drift); later ones are
+/// refused, as they would freeze a customer's recency in the future.
+pub const MAX_CLOCK_SKEW_US: i64 = 24 * 3_600_000_000;
+
+const FIELDS: [&str; 12] = [
+    "customer_id",
+    "ts",
+    "event_type",
+    "channel",
+    "category",
+    "amount",
+    "quantity",
+    "order_id",
+    "sentiment",
+    "action_id",
+    "event_id",
+    "decision_id",
+];
+
+/// Parses and checks a batch: a JSON array of event objects, or (`ndjson`) one object per
+/// line. All or nothing: one bad event and the whole batch is refused, every problem listed.
+/// `now_us` is the server's clock.
+pub fn parse_batch(body: &[u8], ndjson: bool, now_us: i64) -> Result<Vec<Event>, BatchError> {
+    let objects = if ndjson {
+        read_ndjson(body)?
+    } else {
+        read_array(body)?
+    };
+    if objects.is_empty() {
+        return Err(BatchError::Empty);
+    }
+    if objects.len() > MAX_BATCH {
+        return Err(BatchError::TooMany {
+            got: objects.len(),
+            max: MAX_BATCH,
+        });
+    }
+    let mut errors = Vec::new();
+    let mut events = Vec::with_capacity(objects.len());
+    for (i, v) in objects.into_iter().enumerate() {
+        if let Some(e) = check(i, v, now_us, &mut errors) {
+            events.push(e);
+        }
+    }
+    if errors.is_empty() {
+        Ok(events)
+    } else {
+        Err(BatchError::Invalid(errors))
+    }
+}
+
+fn read_array(body: &[u8]) -> Result<Vec<Value>, BatchError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(items)) => Ok(items),
+        Ok(Value::Object(_)) => Err(BatchError::Body(
+            "expected a JSON array of events (or NDJSON with content type application/x-ndjson), \
+             found a single object"
+                .into(),
+        )),
+        Ok(_) => Err(BatchError::Body("expected a JSON array of events".into())),
+        Err(e) => Err(BatchError::Body(format!("body is not valid JSON: {e}"))),
+    }
+}
+
+fn read_ndjson(body: &[u8]) -> Result<Vec<Value>, BatchError> {
+    let mut out = Vec::new();
+    for (n, line) in body.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let v = serde_json::from_slice::<Value>(line)
+            .map_err(|e| BatchError::Body(format!("line {}: not valid JSON: {e}", n + 1)))?;
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// Checks one event object; problems go to `errors`.
+fn check(index: usize, v: Value, now_us: i64, errors: &mut Vec<FieldError>) -> Option<Event> {
+    let before = errors.len();
+    let mut push = |field: &str, rule: &'static str, message: String| {
+        errors.push(FieldError {
+            index,
+            field: field.to_string(),
+            rule,
+            message,
+        })
+    };
+    let Value::Object(mut o) = v else {
+        push("", "bad-event", "expected a JSON object".into());
+        return None;
+    };
+    let unknown: Vec<&String> = o.keys().filter(|k| !FIELDS.contains(&k.as_str())).collect();
+    for k in unknown {
+        push(
+            k,
+            "unknown-field",
+            format!("unknown field (expected one of {})", FIELDS.join(", ")),
+        );
+    }
+
+    let customer_id = match id(&mut o, "customer_id") {
+        Ok(Some(s)) if !s.trim().is_empty() => s,
+        Ok(_) => {
+            push(
+                "customer_id",
+                "null-customer-id",
+                "customer id is missing or empty (expected a non-empty string or integer)".into(),
+            );
+            String::new()
+        }
+        Err(m) => {
+            push("customer_id", "null-customer-id", m);
+            String::new()
+        }
+    };
+    let ts_us = match o.remove("ts") {
+        Some(Value::String(s)) => match parse_timestamp(&s) {
+            Some(t) if t.timestamp_micros() > now_us + MAX_CLOCK_SKEW_US => {
+                push(
+                    "ts",
+                    "bad-timestamp",
+                    format!("{s:?} is more than 24 hours after the server's clock"),
+                );
+                0
+            }
+            Some(t) => t.timestamp_micros(),
+            None => {
+                push(
+                    "ts",
+                    "bad-timestamp",
+                    format!(
+                        "cannot parse {s:?} as a timestamp (expected RFC 3339, \
+                         `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DD`)"
+                    ),
+                );
+                0
+            }
+        },
+        None | Some(Value::Null) => {
+            push(
+                "ts",
+                "bad-timestamp",
+                "missing timestamp (expected RFC 3339, e.g. 2026-11-25T10:00:00Z)".into(),
+            );
+            0
+        }
+        Some(other) => {
+            push(
+                "ts",
+                "bad-timestamp",
+                format!("expected an RFC 3339 string, found {other}"),
+            );
+            0
+        }
+    };
+    let mut text = |name: &str, push: &mut dyn FnMut(&str, &'static str, String)| match o
+        .remove(name)
+    {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => {
+            push(name, "wrong-type", format!("expected a string, found {other}"));
+            None
+        }
+    };
+    let event_type = text("event_type", &mut push).unwrap_or_default();
+    if event_type.trim().is_empty() {
+        push(
+            "event_type",
+            "null-event-type",
+            "event type is missing or empty (expected e.g. purchase, view, support)".into(),
+        );
+    }
+    let channel = text("channel", &mut push);
+    let category = text("category", &mut push);
+    let action_id = text("action_id", &mut push);
+    let decision_id = text("decision_id", &mut push);
+    let mut ident = |name: &str, push: &mut dyn FnMut(&str, &'static str, String)| match id(
+        &mut o, name,
+    ) {
+        Ok(v) => v,
+        Err(m) => {
+            push(name, "wrong-type", m);
+            None
+        }
+    };
+    let order_id = ident("order_id", &mut push);
+    let event_id = ident("event_id", &mut push);
+    let mut number = |name: &str, push: &mut dyn FnMut(&str, &'static str, String)| match o
+        .remove(name)
+    {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(other) => {
+            push(
+                name,
+                "non-finite-number",
+                format!("expected a number, found {other}"),
+            );
+            None
+        }
+    };
+    let amount = number("amount", &mut push);
+    let quantity = number("quantity", &mut push);
+    let sentiment = number("sentiment", &mut push);
+    if let Some(s) = sentiment
+        && !(-1.0..=1.0).contains(&s)
+    {
+        push(
+            "sentiment",
+            "sentiment-range",
+            format!("sentiment {s} is outside [-1, 1]"),
+        );
+    }
+    if let Some(q) = quantity
+        && event_type == "purchase"
+        && q < 0.0
+    {
+        push(
+            "quantity",
+            "negative-quantity",
+            format!(
+                "negative quantity {q} on a purchase (record returns as event_type = \"return\" \
+                 with a positive quantity)"
+            ),
+        );
+    }
+    // The online state needs to know which consent an unsubscribe withdraws.
+    if event_type == "unsubscribe" && !channel.as_deref().is_some_and(|c| CHANNELS.contains(&c)) {
+        push(
+            "channel",
+            "unsubscribe-channel",
+            format!(
+                "an unsubscribe needs the channel it withdraws consent for (one of {}), found {:?}",
+                CHANNELS.join(", "),
+                channel.as_deref().unwrap_or("nothing")
+            ),
+        );
+    }
+    (errors.len() == before).then(|| Event {
+        customer_id,
+        ts_us,
+        event_type,
+        channel,
+        category,
+        amount,
+        quantity,
+        order_id,
+        sentiment,
+        action_id,
+        event_id,
+        decision_id,
+    })
+}
+
+/// An id field: a string or an integer (as the contract's id columns), `Ok(None)` if absent.
+fn id(o: &mut Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+    match o.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
+        Some(other) => Err(format!("expected a string or an integer, found {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_780_000_000_000_000;
+
+    fn errors(body: &str) -> Vec<(usize, String, &'static str)> {
+        match parse_batch(body.as_bytes(), false, NOW) {
+            Err(BatchError::Invalid(e)) => e.into_iter().map(|e| (e.index, e.field, e.rule)).collect(),
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_batch_parses_with_integer_ids_and_every_field() {
+        let body = r#"[{"customer_id": 42, "ts": "2026-05-01T10:00:00Z", "event_type": "purchase",
+            "channel": "web", "category": "shoes", "amount": 19.5, "quantity": 1, "order_id": 7,
+            "sentiment": null, "action_id": "a", "event_id": "e1", "decision_id": "d1"}]"#;
+        let e = &parse_batch(body.as_bytes(), false, NOW).unwrap()[0];
+        assert_eq!(e.customer_id, "42");
+        assert_eq!(e.order_id.as_deref(), Some("7"));
+        assert_eq!(e.ts_us, 1_777_629_600_000_000);
+        assert_eq!((e.amount, e.quantity, e.sentiment), (Some(19.5), Some(1.0), None));
+        assert_eq!(e.decision_id.as_deref(), Some("d1"));
+    }
+
+    #[test]
+    fn ndjson_skips_blank_lines_and_names_the_bad_line() {
+        let body = "{\"customer_id\":\"a\",\"ts\":\"2026-01-01\",\"event_type\":\"view\"}\n\n{\"customer_id\":\"b\",\"ts\":\"2026-01-02\",\"event_type\":\"view\"}\n";
+        assert_eq!(parse_batch(body.as_bytes(), true, NOW).unwrap().len(), 2);
+        match parse_batch(b"{\"a\":1}\n{oops\n", true, NOW) {
+            Err(BatchError::Body(m)) => assert!(m.starts_with("line 2:"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_bad_field_is_listed_with_its_index() {
+        let body = r#"[
+            {"customer_id": "ok", "ts": "2026-01-01T00:00:00Z", "event_type": "view"},
+            {"customer_id": "", "ts": "yesterday", "event_type": "purchase", "quantity": -1},
+            {"customer_id": "c", "ts": "2026-01-01T00:00:00Z", "event_type": "support", "sentiment": 3, "amount": "12"},
+            {"customer_id": "d", "ts": "2026-01-01T00:00:00Z", "event_type": "unsubscribe", "colour": "red"},
+            {"customer_id": "e", "ts": "2099-01-01T00:00:00Z"}
+        ]"#;
+        let got = errors(body);
+        let want = [
+            (1, "customer_id", "null-customer-id"),
+            (1, "ts", "bad-timestamp"),
+            (1, "quantity", "negative-quantity"),
+            (2, "amount", "non-finite-number"),
+            (2, "sentiment", "sentiment-range"),
+            (3, "colour", "unknown-field"),
+            (3, "channel", "unsubscribe-channel"),
+            (4, "ts", "bad-timestamp"),
+            (4, "event_type", "null-event-type"),
+        ];
+        for w in want {
+            assert!(
+                got.iter().any(|g| (g.0, g.1.as_str(), g.2) == w),
+                "missing {w:?} in {got:?}"
+            );
+        }
+        assert_eq!(got.len(), want.len(), "{got:?}");
+    }
+
+    #[test]
+    fn bodies_that_are_not_batches_are_refused() {
+        assert!(matches!(parse_batch(b"[]", false, NOW), Err(BatchError::Empty)));
+        assert!(matches!(parse_batch(b"{\"customer_id\":1}", false, NOW), Err(BatchError::Body(_))));
+        assert!(matches!(parse_batch(b"[1,", false, NOW), Err(BatchError::Body(_))));
+        assert!(matches!(parse_batch(b"[1]", false, NOW), Err(BatchError::Invalid(_))));
+    }
+}

@@ -1,0 +1,12 @@
+//! Online events for the scoring server: posted batches are parsed and checked with the data
+//! contract's rules ([`event`]), stored durably in SQLite before they are acknowledged
+//! ([`store`]), replayed into online state after a restart, and exported back to the data
+//! contract's Parquet for retraining ([`export`]). The decision log lives in the same database.
+
+pub mod event;
+pub mod export;
+pub mod store;
+
+pub use event::{BatchError, Event, FieldError, parse_batch};
+pub use export::{Exported, export};
+pub use store::{Appended, DecidedAction, Decision, EventStore, StoreError};

@@ -1,0 +1,475 @@
+//! The durable store: SQLite in WAL mode with `synchronous = FULL`, so a batch is on disk when
+//! [`EventStore::append`] returns and a crash (even a power cut) cannot lose it. One writer
+//! connection; readers (export, replay) may run beside it.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::event::Event;
+
+/// The store's schema version, kept in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT UNIQUE,
+    customer_id TEXT NOT NULL,
+    ts_us INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    channel TEXT,
+    category TEXT,
+    amount REAL,
+    quantity REAL,
+    order_id TEXT,
+    sentiment REAL,
+    action_id TEXT,
+    decision_id TEXT,
+    received_us INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts_us);
+CREATE INDEX IF NOT EXISTS events_customer ON events (customer_id);
+CREATE TABLE IF NOT EXISTS decisions (
+    decision_id TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL,
+    decided_us INTEGER NOT NULL,
+    model TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS decision_actions (
+    decision_id TEXT NOT NULL REFERENCES decisions (decision_id),
+    rank INTEGER NOT NULL,
+    action_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    send_at_us INTEGER,
+    score REAL NOT NULL,
+    PRIMARY KEY (decision_id, rank)
+);
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot take writes now (disk or size limit full, read-only file, I/O
+    /// error): answer 503 and let the client retry; nothing was acknowledged.
+    #[error("events database {path} cannot take writes: {detail}")]
+    Unavailable { path: PathBuf, detail: String },
+    #[error("events database {path}: {detail}")]
+    Other { path: PathBuf, detail: String },
+}
+
+impl StoreError {
+    fn from_sqlite(path: &Path, e: rusqlite::Error) -> Self {
+        let unavailable = matches!(
+            e.sqlite_error_code(),
+            Some(
+                ErrorCode::DiskFull
+                    | ErrorCode::ReadOnly
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::PermissionDenied
+            )
+        );
+        let (path, detail) = (path.to_path_buf(), e.to_string());
+        if unavailable {
+            StoreError::Unavailable { path, detail }
+        } else {
+            StoreError::Other { path, detail }
+        }
+    }
+
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What [`EventStore::append`] did with a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Appended {
+    /// Stored now.
+    pub stored: usize,
+    /// Skipped: their `event_id` was already stored (a retried batch).
+    pub duplicates: usize,
+}
+
+/// A next-best-actions answer as recorded in the decision log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub decision_id: String,
+    pub customer_id: String,
+    pub decided_us: i64,
+    /// The model's name and as_of that made it.
+    pub model: String,
+    pub actions: Vec<DecidedAction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecidedAction {
+    pub rank: u32,
+    pub action_id: String,
+    pub channel: String,
+    pub send_at_us: Option<i64>,
+    pub score: f64,
+    /// The first `contact` event for this action after the decision (the loop closed).
+    pub contacted_us: Option<i64>,
+    /// The first `redemption` event for this action after the decision.
+    pub redeemed_us: Option<i64>,
+}
+
+pub struct EventStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl EventStore {
+    /// Opens (creating if needed) the database at `path` for writing. `max_bytes` caps its
+    /// size: past it, writes fail as [`StoreError::Unavailable`] like a full disk would.
+    pub fn open(path: &Path, max_bytes: Option<u64>) -> Result<Self> {
+        let e = |err| StoreError::from_sqlite(path, err);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|err| StoreError::Unavailable {
+                path: path.to_path_buf(),
+                detail: format!("cannot create directory {}: {err}", dir.display()),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(e)?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(e)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Other {
+                path: path.to_path_buf(),
+                detail: format!("could not switch to WAL mode (journal mode is {mode})"),
+            });
+        }
+        conn.pragma_update(None, "synchronous", "FULL").map_err(e)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(e)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(e)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Other {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "schema version {version} is newer than this lattice's ({SCHEMA_VERSION})"
+                ),
+            });
+        }
+        conn.execute_batch(SCHEMA).map_err(e)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(e)?;
+        if let Some(max) = max_bytes {
+            let page: i64 = conn
+                .pragma_query_value(None, "page_size", |r| r.get(0))
+                .map_err(e)?;
+            let pages = (max as i64 / page).max(1);
+            conn.pragma_update(None, "max_page_count", pages).map_err(e)?;
+        }
+        Ok(EventStore {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens an existing database read-only (export, inspection), beside a running server.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(StoreError::Other {
+                path: path.to_path_buf(),
+                detail: "no such file".into(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::from_sqlite(path, e))?;
+        Ok(EventStore {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::from_sqlite(&self.path, e)
+    }
+
+    /// Stores a batch in one transaction, committed (and synced) before returning. Events whose
+    /// `event_id` is already stored are skipped; `applied[i]` says whether event `i` is new
+    /// (only new events should change online state).
+    pub fn append(
+        &mut self,
+        events: &[Event],
+        received_us: i64,
+        applied: &mut Vec<bool>,
+    ) -> Result<Appended> {
+        applied.clear();
+        let path = self.path.clone();
+        let e = |err| StoreError::from_sqlite(&path, err);
+        let tx = self.conn.transaction().map_err(e)?;
+        let mut stored = 0;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO events (event_id, customer_id, ts_us, event_type, channel, \
+                     category, amount, quantity, order_id, sentiment, action_id, decision_id, \
+                     received_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                     ON CONFLICT (event_id) DO NOTHING",
+                )
+                .map_err(e)?;
+            for ev in events {
+                let n = insert
+                    .execute(params![
+                        ev.event_id,
+                        ev.customer_id,
+                        ev.ts_us,
+                        ev.event_type,
+                        ev.channel,
+                        ev.category,
+                        ev.amount,
+                        ev.quantity,
+                        ev.order_id,
+                        ev.sentiment,
+                        ev.action_id,
+                        ev.decision_id,
+                        received_us
+                    ])
+                    .map_err(e)?;
+                applied.push(n == 1);
+                stored += n;
+            }
+        }
+        tx.commit().map_err(e)?;
+        Ok(Appended {
+            stored,
+            duplicates: events.len() - stored,
+        })
+    }
+
+    /// Calls `f` with every stored event later than `after_us`, in the order they were stored
+    /// (the order the online state first saw them). Returns how many.
+    pub fn replay(&self, after_us: i64, mut f: impl FnMut(Event)) -> Result<u64> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT customer_id, ts_us, event_type, channel, category, amount, quantity, \
+                 order_id, sentiment, action_id, event_id, decision_id \
+                 FROM events WHERE ts_us > ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([after_us], |r| {
+                Ok(Event {
+                    customer_id: r.get(0)?,
+                    ts_us: r.get(1)?,
+                    event_type: r.get(2)?,
+                    channel: r.get(3)?,
+                    category: r.get(4)?,
+                    amount: r.get(5)?,
+                    quantity: r.get(6)?,
+                    order_id: r.get(7)?,
+                    sentiment: r.get(8)?,
+                    action_id: r.get(9)?,
+                    event_id: r.get(10)?,
+                    decision_id: r.get(11)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        let mut n = 0;
+        for row in rows {
+            f(row.map_err(|e| self.err(e))?);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Every stored event with its storage sequence number, in storage order.
+    pub fn for_each(&self, mut f: impl FnMut(i64, Event) -> Result<()>) -> Result<u64> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, customer_id, ts_us, event_type, channel, category, amount, \
+                 quantity, order_id, sentiment, action_id, event_id, decision_id \
+                 FROM events ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut n = 0;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let get = || -> rusqlite::Result<(i64, Event)> {
+                Ok((
+                    r.get(0)?,
+                    Event {
+                        customer_id: r.get(1)?,
+                        ts_us: r.get(2)?,
+                        event_type: r.get(3)?,
+                        channel: r.get(4)?,
+                        category: r.get(5)?,
+                        amount: r.get(6)?,
+                        quantity: r.get(7)?,
+                        order_id: r.get(8)?,
+                        sentiment: r.get(9)?,
+                        action_id: r.get(10)?,
+                        event_id: r.get(11)?,
+                        decision_id: r.get(12)?,
+                    },
+                ))
+            };
+            let (seq, ev) = get().map_err(|e| self.err(e))?;
+            f(seq, ev)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Records a decision and its ranked actions, committed before returning.
+    pub fn record_decision(&mut self, d: &Decision) -> Result<()> {
+        let path = self.path.clone();
+        let e = |err| StoreError::from_sqlite(&path, err);
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute(
+            "INSERT INTO decisions (decision_id, customer_id, decided_us, model) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![d.decision_id, d.customer_id, d.decided_us, d.model],
+        )
+        .map_err(e)?;
+        {
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO decision_actions (decision_id, rank, action_id, channel, \
+                     send_at_us, score) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(e)?;
+            for a in &d.actions {
+                ins.execute(params![
+                    d.decision_id,
+                    a.rank,
+                    a.action_id,
+                    a.channel,
+                    a.send_at_us,
+                    a.score
+                ])
+                .map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// A recorded decision with what followed it: for each action, the first `contact` and
+    /// `redemption` event of the same customer and action after the decision (or carrying its
+    /// `decision_id`).
+    pub fn decision(&self, id: &str) -> Result<Option<Decision>> {
+        let head = self
+            .conn
+            .query_row(
+                "SELECT customer_id, decided_us, model FROM decisions WHERE decision_id = ?1",
+                [id],
+                |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((customer_id, decided_us, model)) = head else {
+            return Ok(None);
+        };
+        let actions = self.decided_actions(id, &customer_id, decided_us)?;
+        Ok(Some(Decision {
+            decision_id: id.to_string(),
+            customer_id,
+            decided_us,
+            model,
+            actions,
+        }))
+    }
+
+    fn decided_actions(
+        &self,
+        id: &str,
+        customer_id: &str,
+        decided_us: i64,
+    ) -> Result<Vec<DecidedAction>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(OUTCOMES)
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![id, customer_id, decided_us], |r| {
+                Ok(DecidedAction {
+                    rank: r.get(0)?,
+                    action_id: r.get(1)?,
+                    channel: r.get(2)?,
+                    send_at_us: r.get(3)?,
+                    score: r.get(4)?,
+                    contacted_us: r.get(5)?,
+                    redeemed_us: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every recorded decision with its outcomes, in the order they were made.
+    pub fn for_each_decision(&self, mut f: impl FnMut(Decision) -> Result<()>) -> Result<u64> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT decision_id, customer_id, decided_us, model FROM decisions \
+                 ORDER BY decided_us, decision_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let heads = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        let n = heads.len() as u64;
+        for (decision_id, customer_id, decided_us, model) in heads {
+            let actions = self.decided_actions(&decision_id, &customer_id, decided_us)?;
+            f(Decision {
+                decision_id,
+                customer_id,
+                decided_us,
+                model,
+                actions,
+            })?;
+        }
+        Ok(n)
+    }
+
+    /// The database's size on disk (main file and write-ahead log), in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+        [self.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
+/// The outcome of each decided action: the first matching contact and redemption after it.
+const OUTCOMES: &str = "
+SELECT a.rank, a.action_id, a.channel, a.send_at_us, a.score,
+  (SELECT MIN(e.ts_us) FROM events e WHERE e.event_type = 'contact'
+     AND e.customer_id = ?2 AND e.action_id = a.action_id
+     AND (e.decision_id = ?1 OR (e.decision_id IS NULL AND e.ts_us >= ?3))),
+  (SELECT MIN(e.ts_us) FROM events e WHERE e.event_type = 'redemption'
+     AND e.customer_id = ?2 AND e.action_id = a.action_id
+     AND (e.decision_id = ?1 OR (e.decision_id IS NULL AND e.ts_us >= ?3)))
+FROM decision_actions a WHERE a.decision_id = ?1 ORDER BY a.rank";
