@@ -311,6 +311,15 @@ impl Catalog {
         self.actions.iter().map(|a| a.id.as_str())
     }
 
+    /// Ids of the promotional actions (suppressed after a negative moment), in catalog order.
+    pub fn promotional_ids(&self) -> Vec<&str> {
+        self.actions
+            .iter()
+            .filter(|a| a.promotional)
+            .map(|a| a.id.as_str())
+            .collect()
+    }
+
     /// The variable names `Customer::values` must follow.
     pub fn variables(&self) -> &[String] {
         &self.variables

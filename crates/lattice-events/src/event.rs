@@ -44,7 +44,10 @@ pub enum BatchError {
     /// Not JSON (or not an array/object stream); the message says where.
     Body(String),
     Empty,
-    TooMany { got: usize, max: usize },
+    TooMany {
+        got: usize,
+        max: usize,
+    },
     Invalid(Vec<FieldError>),
 }
 
@@ -207,16 +210,19 @@ fn check(index: usize, v: Value, now_us: i64, errors: &mut Vec<FieldError>) -> O
             0
         }
     };
-    let mut text = |name: &str, push: &mut dyn FnMut(&str, &'static str, String)| match o
-        .remove(name)
-    {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(other) => {
-            push(name, "wrong-type", format!("expected a string, found {other}"));
-            None
-        }
-    };
+    let mut text =
+        |name: &str, push: &mut dyn FnMut(&str, &'static str, String)| match o.remove(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(other) => {
+                push(
+                    name,
+                    "wrong-type",
+                    format!("expected a string, found {other}"),
+                );
+                None
+            }
+        };
     let event_type = text("event_type", &mut push).unwrap_or_default();
     if event_type.trim().is_empty() {
         push(
@@ -229,31 +235,29 @@ fn check(index: usize, v: Value, now_us: i64, errors: &mut Vec<FieldError>) -> O
     let category = text("category", &mut push);
     let action_id = text("action_id", &mut push);
     let decision_id = text("decision_id", &mut push);
-    let mut ident = |name: &str, push: &mut dyn FnMut(&str, &'static str, String)| match id(
-        &mut o, name,
-    ) {
-        Ok(v) => v,
-        Err(m) => {
-            push(name, "wrong-type", m);
-            None
-        }
-    };
+    let mut ident =
+        |name: &str, push: &mut dyn FnMut(&str, &'static str, String)| match id(&mut o, name) {
+            Ok(v) => v,
+            Err(m) => {
+                push(name, "wrong-type", m);
+                None
+            }
+        };
     let order_id = ident("order_id", &mut push);
     let event_id = ident("event_id", &mut push);
-    let mut number = |name: &str, push: &mut dyn FnMut(&str, &'static str, String)| match o
-        .remove(name)
-    {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(other) => {
-            push(
-                name,
-                "non-finite-number",
-                format!("expected a number, found {other}"),
-            );
-            None
-        }
-    };
+    let mut number =
+        |name: &str, push: &mut dyn FnMut(&str, &'static str, String)| match o.remove(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(other) => {
+                push(
+                    name,
+                    "non-finite-number",
+                    format!("expected a number, found {other}"),
+                );
+                None
+            }
+        };
     let amount = number("amount", &mut push);
     let quantity = number("quantity", &mut push);
     let sentiment = number("sentiment", &mut push);
@@ -325,7 +329,9 @@ mod tests {
 
     fn errors(body: &str) -> Vec<(usize, String, &'static str)> {
         match parse_batch(body.as_bytes(), false, NOW) {
-            Err(BatchError::Invalid(e)) => e.into_iter().map(|e| (e.index, e.field, e.rule)).collect(),
+            Err(BatchError::Invalid(e)) => {
+                e.into_iter().map(|e| (e.index, e.field, e.rule)).collect()
+            }
             other => panic!("expected field errors, got {other:?}"),
         }
     }
@@ -339,7 +345,10 @@ mod tests {
         assert_eq!(e.customer_id, "42");
         assert_eq!(e.order_id.as_deref(), Some("7"));
         assert_eq!(e.ts_us, 1_777_629_600_000_000);
-        assert_eq!((e.amount, e.quantity, e.sentiment), (Some(19.5), Some(1.0), None));
+        assert_eq!(
+            (e.amount, e.quantity, e.sentiment),
+            (Some(19.5), Some(1.0), None)
+        );
         assert_eq!(e.decision_id.as_deref(), Some("d1"));
     }
 
@@ -385,9 +394,21 @@ mod tests {
 
     #[test]
     fn bodies_that_are_not_batches_are_refused() {
-        assert!(matches!(parse_batch(b"[]", false, NOW), Err(BatchError::Empty)));
-        assert!(matches!(parse_batch(b"{\"customer_id\":1}", false, NOW), Err(BatchError::Body(_))));
-        assert!(matches!(parse_batch(b"[1,", false, NOW), Err(BatchError::Body(_))));
-        assert!(matches!(parse_batch(b"[1]", false, NOW), Err(BatchError::Invalid(_))));
+        assert!(matches!(
+            parse_batch(b"[]", false, NOW),
+            Err(BatchError::Empty)
+        ));
+        assert!(matches!(
+            parse_batch(b"{\"customer_id\":1}", false, NOW),
+            Err(BatchError::Body(_))
+        ));
+        assert!(matches!(
+            parse_batch(b"[1,", false, NOW),
+            Err(BatchError::Body(_))
+        ));
+        assert!(matches!(
+            parse_batch(b"[1]", false, NOW),
+            Err(BatchError::Invalid(_))
+        ));
     }
 }

@@ -168,7 +168,8 @@ impl EventStore {
                 .pragma_query_value(None, "page_size", |r| r.get(0))
                 .map_err(e)?;
             let pages = (max as i64 / page).max(1);
-            conn.pragma_update(None, "max_page_count", pages).map_err(e)?;
+            conn.pragma_update(None, "max_page_count", pages)
+                .map_err(e)?;
         }
         Ok(EventStore {
             conn,
@@ -451,16 +452,16 @@ impl EventStore {
         }
         Ok(n)
     }
+}
 
-    /// The database's size on disk (main file and write-ahead log), in bytes.
-    pub fn size_bytes(&self) -> u64 {
-        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
-        [self.path.as_path(), wal.as_path()]
-            .iter()
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum()
-    }
+/// The size on disk of the database at `path` (main file and write-ahead log), in bytes.
+pub fn db_bytes(path: &Path) -> u64 {
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    [path, wal.as_path()]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 /// The outcome of each decided action: the first matching contact and redemption after it.

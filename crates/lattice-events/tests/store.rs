@@ -74,7 +74,10 @@ fn a_full_database_refuses_the_batch_as_unavailable_and_keeps_what_it_had() {
     assert!(err.to_string().contains("events.db"), "{err}");
     let mut stored = 0;
     s.replay(i64::MIN, |_| stored += 1).unwrap();
-    assert_eq!(stored, acknowledged as u64, "the failed batch left nothing behind");
+    assert_eq!(
+        stored, acknowledged as u64,
+        "the failed batch left nothing behind"
+    );
 }
 
 #[test]

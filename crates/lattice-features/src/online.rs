@@ -354,7 +354,10 @@ mod tests {
         assert_eq!(a.first_order_amount, 15.0);
         assert_eq!(a.gap_sq_sum_days, 9.0);
         assert_eq!(a.category_lines, vec![3.0]);
-        assert_eq!((a.first_order_us, a.last_order_us), (Some(0), Some(3 * DAY_US)));
+        assert_eq!(
+            (a.first_order_us, a.last_order_us),
+            (Some(0), Some(3 * DAY_US))
+        );
     }
 
     #[test]

@@ -131,7 +131,10 @@ async fn aggregates_at_t1_plus_the_events_since_equal_the_query_at_t2() {
             (o.redemptions, t.redemptions),
         ];
         for (k, (x, y)) in exact.iter().enumerate() {
-            assert!(close(*x, *y), "customer {id}, field {k}: online {x}, query {y}");
+            assert!(
+                close(*x, *y),
+                "customer {id}, field {k}: online {x}, query {y}"
+            );
         }
         assert_eq!(
             (o.first_event_us, o.last_event_us),

@@ -17,9 +17,9 @@ use lattice_data::arrow::datatypes::{
 };
 use lattice_data::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use lattice_data::write::ParquetFile;
-use lattice_features::{Aggregates, Profile};
 use lattice_features::features::slug;
 use lattice_features::history::ContactRecord;
+use lattice_features::{Aggregates, Profile};
 
 use crate::ModelError;
 use crate::pipeline::Snapshot;

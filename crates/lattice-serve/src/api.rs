@@ -49,6 +49,8 @@ pub struct ActionsQuery {
     pub channel: Option<String>,
     /// Also list excluded actions with the rule that excluded each.
     pub explain: Option<bool>,
+    /// Record the answer in the decision log; the answer then carries a `decision_id`.
+    pub record: Option<bool>,
 }
 
 /// The moment of an in-the-moment decision.
@@ -75,6 +77,8 @@ pub struct ActionsRequest {
     pub limit: Option<usize>,
     pub channel: Option<String>,
     pub explain: Option<bool>,
+    /// Record the answer in the decision log; the answer then carries a `decision_id`.
+    pub record: Option<bool>,
 }
 
 /// One ranked action (as produced by `lattice_decide::RankedAction`).
@@ -113,6 +117,9 @@ pub struct ExclusionDoc {
 /// Ranked next-best actions (as produced by `lattice_decide::Decision`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DecisionDoc {
+    /// With `record=true`: the id under which the decision log keeps this answer; send it back
+    /// on the `contact` and `redemption` events that follow (`decision_id`).
+    pub decision_id: Option<String>,
     pub customer_id: String,
     /// Best first.
     pub actions: Vec<RankedActionDoc>,
@@ -242,4 +249,126 @@ pub struct ReloadResponse {
 pub struct Health {
     pub status: &'static str,
     pub model: Option<String>,
+}
+
+/// What `POST /v1/events` did with an accepted batch.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventsAccepted {
+    /// Events stored now (committed to disk before this answer).
+    pub stored: usize,
+    /// Events skipped: their `event_id` was already stored (a retried batch).
+    pub duplicates: usize,
+    /// Stored events that changed online state (later than the model's as_of).
+    pub applied: usize,
+    /// Stored events at or before the model's as_of: kept for retraining, not applied.
+    pub before_as_of: usize,
+    /// Customers the snapshot did not know, now known from these events.
+    pub new_customers: usize,
+}
+
+/// One problem with one posted event.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventErrorDoc {
+    /// Position of the event in the batch (0-based).
+    pub index: usize,
+    pub field: String,
+    /// The `lattice validate` rule, e.g. bad-timestamp, sentiment-range, null-customer-id.
+    pub rule: String,
+    pub message: String,
+}
+
+/// A refused batch (422): every bad event and field. Nothing of the batch was stored.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventsProblem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub errors: Vec<EventErrorDoc>,
+}
+
+/// `?at=`
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FeaturesQuery {
+    /// Evaluate the features at this instant (RFC 3339; not before the customer's latest
+    /// event or the model's as_of). Default: the instant the served values were computed at.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// A customer's feature vector as the models see it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FeaturesResponse {
+    pub customer_id: String,
+    /// When the features are evaluated.
+    #[schema(value_type = String, format = DateTime)]
+    pub at: DateTime<Utc>,
+    /// `snapshot` (the model's as_of) or `online` (events since then applied).
+    pub source: &'static str,
+    /// By name, in the model's order.
+    pub features: BTreeMap<String, f64>,
+    /// Features online events keep equal to what training would compute; the others (windowed
+    /// counts and what is built on them) move with events but are refreshed by retraining.
+    pub exact: Vec<String>,
+}
+
+/// A recorded next-best-actions answer and what followed it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DecisionRecordDoc {
+    pub decision_id: String,
+    pub customer_id: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub decided_at: DateTime<Utc>,
+    /// `name@as_of` of the model that decided.
+    pub model: String,
+    pub actions: Vec<DecidedActionDoc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DecidedActionDoc {
+    pub rank: u32,
+    pub action_id: String,
+    pub channel: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub send_at: Option<DateTime<Utc>>,
+    pub score: f64,
+    /// The first `contact` event of this customer and action after the decision.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub contacted_at: Option<DateTime<Utc>>,
+    /// The first `redemption` event of this customer and action after the decision.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub redeemed_at: Option<DateTime<Utc>>,
+}
+
+/// One event of `POST /v1/events`: the data contract's events columns (docs/data-contract.md),
+/// checked with the rules of `lattice validate`.
+#[derive(Debug, Clone, ToSchema)]
+#[allow(dead_code)]
+pub struct EventDoc {
+    /// A non-empty string or an integer.
+    pub customer_id: String,
+    /// RFC 3339 (`2026-11-25T10:00:00Z`), `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DD` (UTC); at most
+    /// 24 hours after the server's clock.
+    pub ts: String,
+    /// purchase, return, view, cart, email_open, email_click, sms_click, push_open, app_open,
+    /// support, review, contact, redemption, unsubscribe (other types are stored, not used).
+    pub event_type: String,
+    /// email, sms or push for contact, unsubscribe (required) and engagement events.
+    pub channel: Option<String>,
+    pub category: Option<String>,
+    pub amount: Option<f64>,
+    /// Not negative on a purchase.
+    pub quantity: Option<f64>,
+    pub order_id: Option<String>,
+    /// In [-1, 1]; at or below -0.3 on a support ticket or review is a negative moment.
+    pub sentiment: Option<f64>,
+    /// The action a contact or redemption is about.
+    pub action_id: Option<String>,
+    /// Makes a retry a no-op: an event whose id is already stored is skipped.
+    pub event_id: Option<String>,
+    /// The `decision_id` of the recorded answer this contact or redemption follows.
+    pub decision_id: Option<String>,
 }

@@ -13,6 +13,7 @@ use crate::state::AppState;
 pub const SCORE: u8 = 0;
 pub const ADMIN: u8 = 1;
 pub const AUDIENCE: u8 = 2;
+pub const EVENTS: u8 = 3;
 
 /// Proof that the request carries a key with the scope `S` ([`SCORE`], [`ADMIN`] or
 /// [`AUDIENCE`]).
@@ -22,6 +23,7 @@ const fn scope(s: u8) -> Scope {
     match s {
         SCORE => Scope::Score,
         AUDIENCE => Scope::Audience,
+        EVENTS => Scope::Events,
         _ => Scope::Admin,
     }
 }

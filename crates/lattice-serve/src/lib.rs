@@ -9,10 +9,12 @@
 pub mod api;
 pub mod audience;
 pub mod auth;
+pub mod events;
 mod extract;
 mod guard;
 pub mod metrics;
 pub mod model;
+pub mod online;
 mod page;
 pub mod problem;
 pub mod routes;
@@ -69,6 +71,9 @@ impl Default for Limits {
         routes::score_batch,
         routes::models,
         routes::reload,
+        events::post_events,
+        events::features,
+        events::decision,
         audience::audiences,
         audience::audience_options,
         routes::healthz,
@@ -174,6 +179,9 @@ pub fn router(state: AppState, limits: Limits) -> Router {
                 .post(routes::next_best_actions_in_context.layer(timeout())),
         )
         .route("/v1/customers/{id}/send-time", get(routes::send_time))
+        .route("/v1/customers/{id}/features", get(events::features))
+        .route("/v1/events", post(events::post_events.layer(timeout())))
+        .route("/v1/decisions/{id}", get(events::decision))
         .route("/v1/score", post(routes::score_batch.layer(timeout())))
         .route("/v1/models", get(routes::models))
         .route("/v1/admin/reload", post(routes::reload.layer(timeout())))
@@ -211,6 +219,10 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     pub keys: auth::ApiKeys,
     pub limits: Limits,
+    /// The events database (created if missing); `None`: no `POST /v1/events`.
+    pub events_db: Option<PathBuf>,
+    /// Refuse writes (503) once the events database reaches this size.
+    pub events_max_bytes: Option<u64>,
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
@@ -269,7 +281,21 @@ pub async fn serve(
         .await
         .map_err(|e| format!("binding {}: {e}", opts.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let state = AppState::new(model, opts.keys);
+    let state = match opts.events_db.clone() {
+        None => AppState::new(model, opts.keys),
+        Some(path) => {
+            let max = opts.events_max_bytes;
+            tokio::task::spawn_blocking(move || {
+                let store = lattice_events::EventStore::open(&path, max)
+                    .map_err(|e| format!("opening the events database: {e}"))?;
+                tracing::info!(path = %path.display(), "events database open");
+                AppState::with_events(model, opts.keys, store)
+                    .map_err(|e| format!("replaying stored events: {e}"))
+            })
+            .await
+            .map_err(|e| e.to_string())??
+        }
+    };
     on_ready(addr, &state.model());
     #[cfg(unix)]
     reload_on_sighup(state.clone());

@@ -12,10 +12,13 @@ const BUCKETS: [f64; 14] = [
 ];
 
 /// The routes measured, as their templates (never the customer id).
-pub const ROUTES: [&str; 15] = [
+pub const ROUTES: [&str; 18] = [
     "/v1/customers/{id}/scores",
     "/v1/customers/{id}/next-best-actions",
     "/v1/customers/{id}/send-time",
+    "/v1/customers/{id}/features",
+    "/v1/events",
+    "/v1/decisions/{id}",
     "/v1/score",
     "/v1/models",
     "/v1/admin/reload",
@@ -46,6 +49,23 @@ pub struct Metrics {
     responses: [[AtomicU64; CLASSES.len()]; ROUTES.len()],
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
+    /// Events stored by `POST /v1/events`.
+    pub events_stored: AtomicU64,
+    /// Events skipped because their `event_id` was already stored.
+    pub events_duplicates: AtomicU64,
+    /// Events in batches refused as invalid (422).
+    pub events_rejected: AtomicU64,
+    /// Batches refused because the database could not take them (503).
+    pub events_unavailable: AtomicU64,
+    /// Events applied to online state from the database at start or reload.
+    pub events_replayed: AtomicU64,
+    pub decisions_recorded: AtomicU64,
+}
+
+/// What the scrape reports about the events database, read when it happens.
+pub struct EventsGauges {
+    pub db_bytes: u64,
+    pub online_customers: usize,
 }
 
 /// Index in [`ROUTES`] of a matched route template (`None`: no route matched).
@@ -84,7 +104,13 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self, model: &str, model_as_of: &str, customers: usize) -> String {
+    pub fn render(
+        &self,
+        model: &str,
+        model_as_of: &str,
+        customers: usize,
+        events: Option<EventsGauges>,
+    ) -> String {
         let mut out = String::with_capacity(8 * 1024);
         let _ = writeln!(
             out,
@@ -146,6 +172,40 @@ impl Metrics {
             self.reloads_ok.load(Ordering::Relaxed),
             self.reloads_failed.load(Ordering::Relaxed),
         );
+        if let Some(g) = events {
+            let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "# HELP lattice_events_total Posted events by outcome.\n\
+                 # TYPE lattice_events_total counter\n\
+                 lattice_events_total{{outcome=\"stored\"}} {}\n\
+                 lattice_events_total{{outcome=\"duplicate\"}} {}\n\
+                 lattice_events_total{{outcome=\"rejected\"}} {}\n\
+                 # HELP lattice_events_unavailable_total Batches refused because the events database could not take writes.\n\
+                 # TYPE lattice_events_unavailable_total counter\n\
+                 lattice_events_unavailable_total {}\n\
+                 # HELP lattice_events_replayed_total Stored events applied to online state at start or reload.\n\
+                 # TYPE lattice_events_replayed_total counter\n\
+                 lattice_events_replayed_total {}\n\
+                 # HELP lattice_decisions_recorded_total Next-best-actions answers recorded in the decision log.\n\
+                 # TYPE lattice_decisions_recorded_total counter\n\
+                 lattice_decisions_recorded_total {}\n\
+                 # HELP lattice_events_db_bytes Size of the events database (with its write-ahead log).\n\
+                 # TYPE lattice_events_db_bytes gauge\n\
+                 lattice_events_db_bytes {}\n\
+                 # HELP lattice_online_customers Customers whose state events changed since the snapshot.\n\
+                 # TYPE lattice_online_customers gauge\n\
+                 lattice_online_customers {}",
+                n(&self.events_stored),
+                n(&self.events_duplicates),
+                n(&self.events_rejected),
+                n(&self.events_unavailable),
+                n(&self.events_replayed),
+                n(&self.decisions_recorded),
+                g.db_bytes,
+                g.online_customers,
+            );
+        }
         out
     }
 }

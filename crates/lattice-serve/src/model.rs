@@ -11,10 +11,13 @@ use lattice_audience::{AudienceIndex, Source};
 use lattice_data::actions::ActionCatalog;
 use lattice_data::settings::Settings;
 use lattice_decide::{Catalog, Contact, Customer, PerChannel, Scores, SendTimeProfile};
+use lattice_features::{Aggregates, Profile};
 use lattice_models::artifact::{ACTIONS, Manifest, SETTINGS, SNAPSHOT, load};
 use lattice_models::score::Models;
 use lattice_models::sendtime::Channel as SendChannel;
 use lattice_models::snapshot::{CustomerRecord, ServingSnapshot};
+
+use crate::online::{OnlineCustomer, OnlineState};
 
 pub struct LoadedModel {
     pub dir: PathBuf,
@@ -31,6 +34,8 @@ pub struct LoadedModel {
     spend_365d: Option<usize>,
     /// Per-customer columns for audiences, laid out once.
     pub audience: AudienceIndex,
+    /// Customers changed by events since `as_of` (filled by replay, then by each batch).
+    pub online: OnlineState,
 }
 
 /// Buffers one request fills to describe a customer to the decision layer.
@@ -101,7 +106,28 @@ impl LoadedModel {
             zones,
             spend_365d,
             audience,
+            online: OnlineState::default(),
         })
+    }
+
+    /// The snapshot's as_of, in microseconds since the epoch.
+    pub fn as_of_us(&self) -> i64 {
+        self.manifest.as_of_us
+    }
+
+    /// The feature row and scores of a customer with aggregates `a` at `at_us`, as training
+    /// computes them.
+    pub fn score_at(
+        &self,
+        a: &Aggregates,
+        p: &Profile,
+        at_us: i64,
+    ) -> (Vec<f64>, lattice_models::score::CustomerScore) {
+        let mut row = vec![0.0; self.snapshot.feature_names.len()];
+        self.models.feature_row(a, p, at_us, &mut row);
+        let mut scratch = vec![0.0; row.len()];
+        let score = self.models.score_at(&row, a, at_us, &mut scratch);
+        (row, score)
     }
 
     /// What audiences are selected from.
@@ -141,8 +167,33 @@ impl LoadedModel {
     /// Customer `i` as the decision layer sees it; `scratch` holds what is computed per request
     /// (send-time profiles of the consented channels, the contact list).
     pub fn customer<'a>(&'a self, i: usize, scratch: &'a mut Scratch<'a>) -> Customer<'a> {
-        let rec = self.record(i);
-        let scores = self.snapshot.scores(i);
+        self.customer_from(
+            self.record(i),
+            self.snapshot.values(i),
+            self.zones[i],
+            scratch,
+        )
+    }
+
+    /// A customer as events left them ([`OnlineCustomer`]), for the decision layer.
+    pub fn online_customer<'a>(
+        &'a self,
+        c: &'a OnlineCustomer,
+        scratch: &'a mut Scratch<'a>,
+    ) -> Customer<'a> {
+        self.customer_from(&c.record, &c.values, c.tz, scratch)
+    }
+
+    /// The decision layer's view of a record and its value row (features, scores, attributes).
+    fn customer_from<'a>(
+        &'a self,
+        rec: &'a CustomerRecord,
+        values: &'a [f64],
+        tz: Tz,
+        scratch: &'a mut Scratch<'a>,
+    ) -> Customer<'a> {
+        let nf = self.snapshot.feature_names.len();
+        let scores = &values[nf..nf + self.snapshot.score_names.len()];
         let consent = PerChannel {
             email: rec.consent[0],
             sms: rec.consent[1],
@@ -173,7 +224,7 @@ impl LoadedModel {
         }));
         Customer {
             id: &rec.id,
-            values: self.snapshot.values(i),
+            values,
             scores: Scores {
                 churn_probability: scores[0],
                 p_alive: scores[1],
@@ -182,9 +233,9 @@ impl LoadedModel {
                 affinity: &scores[4..],
             },
             tier: rec.tier.as_deref(),
-            spend_365d: self.spend_365d(self.snapshot.features(i)),
+            spend_365d: self.spend_365d(&values[..nf]),
             points_balance: rec.points_balance.unwrap_or(0.0),
-            tz: self.zones[i],
+            tz,
             consent,
             birth_date: rec.birth_date,
             signup_date: rec

@@ -5,12 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use lattice_decide::{Context, RankOptions};
+use lattice_decide::{Context, Decision, RankOptions};
 use lattice_models::sendtime::{Channel as SendChannel, ProfileSource};
 
 use crate::api::*;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::guard::{ADMIN, SCORE, Scoped};
+use crate::metrics::EventsGauges;
 use crate::model::{LoadedModel, Scratch, send_channel};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -86,6 +87,24 @@ fn snapshot_scores(m: &LoadedModel, i: usize) -> ScoresResponse {
     }
 }
 
+fn online_scores(m: &LoadedModel, c: &crate::online::OnlineCustomer) -> ScoresResponse {
+    let nf = m.snapshot.feature_names.len();
+    let s = &c.values[nf..nf + m.snapshot.score_names.len()];
+    ScoresResponse {
+        customer_id: c.record.id.clone(),
+        churn_probability: s[0],
+        horizon_days: m.manifest.horizon_days,
+        p_alive: s[1],
+        expected_purchases: s[2],
+        clv: s[3],
+        top_affinities: top_affinities(m, &s[4..]),
+        tier: c.record.tier.clone(),
+        points_balance: c.record.points_balance,
+        churn_reasons: c.record.churn_reasons.clone(),
+        source: "online",
+    }
+}
+
 #[utoipa::path(
     get, path = "/v1/customers/{id}/scores", tag = "scores",
     params(("id" = String, Path, description = "Customer id")),
@@ -102,6 +121,9 @@ pub async fn scores(
     Path(id): Path<String>,
 ) -> Result<Json<ScoresResponse>, Problem> {
     let m = state.model();
+    if let Some(c) = m.online.get(&id) {
+        return Ok(Json(online_scores(&m, &c)));
+    }
     let i = customer_index(&m, &id)?;
     Ok(Json(snapshot_scores(&m, i)))
 }
@@ -125,20 +147,101 @@ fn rank_options(
     })
 }
 
+/// Ranks the customer's actions: from online state if events changed the customer since the
+/// snapshot, else from the snapshot.
+fn rank(
+    m: &LoadedModel,
+    id: &str,
+    context: &Context<'_>,
+    options: &RankOptions,
+) -> Result<Decision, Problem> {
+    let mut scratch = Scratch::default();
+    let online = m.online.get(id);
+    let customer = match &online {
+        Some(c) => m.online_customer(c, &mut scratch),
+        None => m.customer(customer_index(m, id)?, &mut scratch),
+    };
+    Ok(m.catalog.rank(&customer, context, options))
+}
+
 fn decide(
     m: &LoadedModel,
     id: &str,
     context: &Context<'_>,
     options: &RankOptions,
 ) -> Result<Response, Problem> {
-    let i = customer_index(m, id)?;
-    let mut scratch = Scratch::default();
-    let customer = m.customer(i, &mut scratch);
-    let decision = m.catalog.rank(&customer, context, options);
+    let decision = rank(m, id, context, options)?;
     // One allocation for the body (axum's Json starts at 128 bytes and grows).
     let mut body = Vec::with_capacity(4096);
     serde_json::to_writer(&mut body, &decision)
         .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// [`decide`], and the answer recorded in the decision log (committed before it is sent) under
+/// a new `decision_id`, which the answer carries.
+async fn decide_and_record(
+    state: &AppState,
+    id: &str,
+    context: &Context<'_>,
+    options: &RankOptions,
+) -> Result<Response, Problem> {
+    let m = state.model();
+    let decision = rank(&m, id, context, options)?;
+    let decision_id = format!("{:032x}", rand::random::<u128>());
+    let record = lattice_events::Decision {
+        decision_id: decision_id.clone(),
+        customer_id: id.to_string(),
+        decided_us: context.now.timestamp_micros(),
+        model: format!("{}@{}", m.manifest.name, m.manifest.as_of),
+        actions: decision
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(k, a)| lattice_events::DecidedAction {
+                rank: k as u32 + 1,
+                action_id: a.id.clone(),
+                channel: a.channel.as_str().to_string(),
+                send_at_us: Some(a.send_at.timestamp_micros()),
+                score: a.score,
+                contacted_us: None,
+                redeemed_us: None,
+            })
+            .collect(),
+    };
+    drop(m);
+    let st = state.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        let ev = st.0.events.as_ref()?;
+        let mut store = ev.store.lock().unwrap_or_else(|p| p.into_inner());
+        Some(store.record_decision(&record))
+    })
+    .await
+    .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    match stored {
+        None => {
+            return Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "events-unavailable",
+                "record=true needs an events database (this server was started without one)",
+            ));
+        }
+        Some(Err(e)) => return Err(crate::events::store_problem(&e)),
+        Some(Ok(())) => {}
+    }
+    state
+        .0
+        .metrics
+        .decisions_recorded
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut body = Vec::with_capacity(4096);
+    body.extend_from_slice(b"{\"decision_id\":\"");
+    body.extend_from_slice(decision_id.as_bytes());
+    body.extend_from_slice(b"\",");
+    let rest = serde_json::to_vec(&decision)
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    // `rest` is an object: splice the id in as its first member.
+    body.extend_from_slice(&rest[1..]);
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -159,8 +262,12 @@ pub async fn next_best_actions(
     ApiQuery(q): ApiQuery<ActionsQuery>,
 ) -> Result<Response, Problem> {
     let options = rank_options(q.limit, q.channel.as_deref(), q.explain)?;
+    let context = Context::at(Utc::now());
+    if q.record == Some(true) {
+        return decide_and_record(&state, &id, &context, &options).await;
+    }
     let m = state.model();
-    decide(&m, &id, &Context::at(Utc::now()), &options)
+    decide(&m, &id, &context, &options)
 }
 
 #[utoipa::path(
@@ -189,6 +296,9 @@ pub async fn next_best_actions_in_context(
         page: c.page.as_deref(),
         store: c.store.as_deref(),
     };
+    if req.record == Some(true) {
+        return decide_and_record(&state, &id, &context, &options).await;
+    }
     let m = state.model();
     decide(&m, &id, &context, &options)
 }
@@ -434,10 +544,14 @@ pub async fn readyz(State(state): State<AppState>) -> Json<Health> {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let m = state.model();
+    let events = state.0.events.as_ref().map(|e| EventsGauges {
+        db_bytes: lattice_events::store::db_bytes(&e.path),
+        online_customers: m.online.len(),
+    });
     let body = state
         .0
         .metrics
-        .render(&m.manifest.name, &m.manifest.as_of, m.customers());
+        .render(&m.manifest.name, &m.manifest.as_of, m.customers(), events);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 

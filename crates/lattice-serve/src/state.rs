@@ -7,9 +7,38 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use std::sync::atomic::Ordering;
 
+use lattice_events::{Event, EventStore, StoreError};
+
 use crate::auth::ApiKeys;
 use crate::metrics::Metrics;
 use crate::model::LoadedModel;
+
+/// The events database: one writer, behind a lock that also orders batches against replays.
+pub struct Events {
+    pub store: std::sync::Mutex<EventStore>,
+    pub path: PathBuf,
+}
+
+/// Events replayed per call of [`crate::online::OnlineState::apply`].
+const REPLAY_CHUNK: usize = 10_000;
+
+/// Applies the stored events newer than the model's as_of to its (empty) online state.
+pub fn replay(store: &EventStore, model: &LoadedModel) -> Result<u64, StoreError> {
+    let mut chunk: Vec<Event> = Vec::with_capacity(REPLAY_CHUNK);
+    let flush = |chunk: &mut Vec<Event>| {
+        let refs: Vec<&Event> = chunk.iter().collect();
+        model.online.apply(model, &refs);
+        chunk.clear();
+    };
+    let n = store.replay(model.as_of_us(), |e| {
+        chunk.push(e);
+        if chunk.len() == REPLAY_CHUNK {
+            flush(&mut chunk);
+        }
+    })?;
+    flush(&mut chunk);
+    Ok(n)
+}
 
 #[derive(Clone)]
 pub struct AppState(pub Arc<Shared>);
@@ -19,16 +48,54 @@ pub struct Shared {
     /// Empty: authentication is off (a warning is logged at start).
     pub keys: ApiKeys,
     pub metrics: Metrics,
+    /// `None`: the server takes no events (in-process tests of the read routes).
+    pub events: Option<Events>,
     /// Reloads run one at a time; requests never wait for them.
     reload: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
     pub fn new(model: LoadedModel, keys: ApiKeys) -> Self {
+        Self::build(model, keys, None)
+    }
+
+    /// A state that takes events into `store`, after replaying the stored events newer than
+    /// the model's as_of into its online state.
+    pub fn with_events(
+        model: LoadedModel,
+        keys: ApiKeys,
+        store: EventStore,
+    ) -> Result<Self, StoreError> {
+        let replayed = replay(&store, &model)?;
+        let path = store.path().to_path_buf();
+        let state = Self::build(
+            model,
+            keys,
+            Some(Events {
+                store: std::sync::Mutex::new(store),
+                path,
+            }),
+        );
+        state
+            .0
+            .metrics
+            .events_replayed
+            .fetch_add(replayed, Ordering::Relaxed);
+        if replayed > 0 {
+            tracing::info!(
+                events = replayed,
+                "replayed stored events into online state"
+            );
+        }
+        Ok(state)
+    }
+
+    fn build(model: LoadedModel, keys: ApiKeys, events: Option<Events>) -> Self {
         AppState(Arc::new(Shared {
             model: ArcSwap::from_pointee(model),
             keys,
             metrics: Metrics::default(),
+            events,
             reload: tokio::sync::Mutex::new(()),
         }))
     }
@@ -50,14 +117,29 @@ impl AppState {
         let dir = dir.unwrap_or_else(|| current.dir.clone());
         let actions = actions.or_else(|| current.actions_override.clone());
         drop(current);
-        let loaded =
-            tokio::task::spawn_blocking(move || LoadedModel::load(&dir, actions.as_deref()))
-                .await
-                .map_err(|e| format!("reload task failed: {e}"))?;
+        let shared = self.0.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let m = Arc::new(LoadedModel::load(&dir, actions.as_deref())?);
+            let Some(events) = &shared.events else {
+                shared.model.store(m.clone());
+                return Ok(m);
+            };
+            // Under the store's lock no batch lands between the replay and the swap: each one
+            // is either in the database before the replay or applied to the new model after.
+            let store = events.store.lock().unwrap_or_else(|p| p.into_inner());
+            let n = replay(&store, &m).map_err(|e| e.to_string())?;
+            shared.model.store(m.clone());
+            drop(store);
+            shared
+                .metrics
+                .events_replayed
+                .fetch_add(n, Ordering::Relaxed);
+            Ok(m)
+        })
+        .await
+        .map_err(|e| format!("reload task failed: {e}"))?;
         match loaded {
             Ok(m) => {
-                let m = Arc::new(m);
-                self.0.model.store(m.clone());
                 self.0.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(model = %m.manifest.name, as_of = %m.manifest.as_of, "model reloaded");
                 Ok(m)

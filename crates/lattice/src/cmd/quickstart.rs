@@ -100,6 +100,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         max_body_mib: 32,
         timeout_secs: 10,
         concurrency: 1024,
+        events_db: None,
+        events_max_mib: None,
     };
     super::serve::run_with(serve_args, keys, move |addr, m| {
         let id = example_customer(m);
@@ -114,6 +116,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
              curl -s {auth} '{base}/v1/customers/{id}/send-time?channel=email'\n\
              curl -s {auth} -H 'Content-Type: application/json' -d '{{\"customer_ids\": [\"{id}\"]}}' {base}/v1/score\n\
              curl -s {auth} {base}/v1/models\n\
+             curl -s {auth} -H 'Content-Type: application/json' -d '[{{\"customer_id\": \"{id}\", \"ts\": \"{now}\", \"event_type\": \"purchase\", \"amount\": 80, \"category\": \"{cat}\", \"event_id\": \"qs-1\"}}]' {base}/v1/events\n\
+             curl -s {auth} '{base}/v1/customers/{id}/next-best-actions?limit=3&record=true'\n\
              curl -s {auth} -H 'Content-Type: application/json' -d '{{\"target\": {{\"category\": \"{cat}\"}}, \"size\": {{\"top\": 100}}, \"preview\": 5}}' {base}/v1/audiences\n\
              curl -s {auth} -H 'Content-Type: application/json' -d '{{\"target\": {{\"churn\": true}}, \"size\": {{\"top\": 500}}}}' '{base}/v1/audiences?format=csv'\n\
              curl -s {base}/metrics\n\
@@ -124,6 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             m.customers(),
             m.catalog.len(),
             cat = m.manifest.categories.first().map_or("", String::as_str),
+            now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         );
     })
 }

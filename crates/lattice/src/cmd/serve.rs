@@ -1,7 +1,7 @@
 //! `lattice serve`: the HTTP scoring server over a model directory.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -36,6 +36,46 @@ pub struct Args {
     /// Requests in flight at once; more are answered 503 at once (retry shortly).
     #[arg(long, default_value_t = 1024)]
     pub concurrency: usize,
+    /// The events database (SQLite) for POST /v1/events and the decision log. Default:
+    /// runs/<model directory name>/events.db; never inside the model directory.
+    #[arg(long)]
+    pub events_db: Option<PathBuf>,
+    /// Refuse event writes (503) once the events database reaches this size, in MiB.
+    #[arg(long)]
+    pub events_max_mib: Option<u64>,
+}
+
+/// Where the events database goes: `--events-db`, else `runs/<model name>/events.db`. Refused
+/// inside the model directory, which a retrain replaces whole.
+pub fn events_db(model: &Path, given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let path = match given {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let name = model
+                .canonicalize()
+                .ok()
+                .and_then(|m| m.file_name().map(|n| n.to_os_string()))
+                .unwrap_or_else(|| "default".into());
+            Path::new("runs").join(name).join("events.db")
+        }
+    };
+    let inside = |p: &Path| -> Option<bool> {
+        let dir = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = dir.canonicalize().ok()?;
+        Some(dir.starts_with(model.canonicalize().ok()?))
+    };
+    if inside(&path) == Some(true) {
+        anyhow::bail!(
+            "--events-db {} is inside the model directory {}: a retrain replaces that directory \
+             whole; keep events elsewhere (default runs/<model>/events.db)",
+            path.display(),
+            model.display()
+        );
+    }
+    Ok(path)
 }
 
 /// Logs to stderr, never customer attributes (the server logs route templates, not paths).
@@ -71,6 +111,7 @@ pub fn run_with(
     on_ready: impl FnOnce(SocketAddr, &LoadedModel),
 ) -> anyhow::Result<ExitCode> {
     init_logging(args.log_json);
+    let events_db = events_db(&args.model, args.events_db.as_deref())?;
     let opts = ServeOptions {
         model: args.model,
         actions: args.actions,
@@ -81,6 +122,8 @@ pub fn run_with(
             timeout: std::time::Duration::from_secs(args.timeout_secs),
             concurrency: args.concurrency,
         },
+        events_db: Some(events_db),
+        events_max_bytes: args.events_max_mib.map(|m| m * 1024 * 1024),
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(serve(opts, on_ready))
