@@ -39,6 +39,8 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Train the demo model if needed, serve it, and print requests to try.
     Quickstart(cmd::quickstart::Args),
+    /// Write the events (and decisions) a server stored back to the data contract's Parquet.
+    ExportEvents(cmd::export_events::Args),
     /// Convert external datasets into the data contract.
     #[command(subcommand)]
     Import(cmd::import::Import),
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Uplift(a) => cmd::uplift::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Quickstart(a) => cmd::quickstart::run(a),
+        Command::ExportEvents(a) => cmd::export_events::run(a),
     };
     match result {
         Ok(code) => code,

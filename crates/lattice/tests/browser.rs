@@ -213,8 +213,9 @@ fn binary(env: &str, default: &str) -> Option<PathBuf> {
     found.or_else(|| Some(PathBuf::from("/usr/bin").join(default)).filter(|p| p.exists()))
 }
 
-fn start_server(kill: &mut Kill) -> String {
-    let (child, addr) = common::serve_demo(KEY, ("marketing", "audience"), Stdio::null());
+fn start_server(kill: &mut Kill, events_db: &std::path::Path) -> String {
+    let (child, addr) =
+        common::serve_demo(KEY, ("marketing", "audience"), events_db, Stdio::null());
     kill.0.push(child);
     addr
 }
@@ -300,7 +301,8 @@ fn the_audience_builder_page_matches_the_api() {
         );
     };
     let mut kill = Kill(Vec::new());
-    let server = start_server(&mut kill);
+    let state = tempfile::tempdir().unwrap();
+    let server = start_server(&mut kill, &state.path().join("events.db"));
     let driver_addr = start_driver(&mut kill, &chromedriver);
     let downloads = tempfile::tempdir().unwrap();
     let profile = tempfile::tempdir().unwrap();

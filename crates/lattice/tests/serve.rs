@@ -1,51 +1,24 @@
 //! End-to-end: the real `lattice serve` binary on a free port, called over a socket, reloaded
 //! with SIGHUP and stopped with SIGTERM.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
 
-/// One HTTP/1.1 request; (status, body).
-fn request(addr: &str, method: &str, path: &str, key: Option<&str>, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("the server accepts connections");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig}");
-}
+use common::{request, signal};
 
 #[test]
 fn serve_over_a_socket_then_reload_and_stop() {
     let key = "e2e-key";
-    let (mut child, addr) = common::serve_demo(key, ("e2e", "score+admin"), Stdio::piped());
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = common::serve_demo(
+        key,
+        ("e2e", "score+admin"),
+        &dir.path().join("events.db"),
+        Stdio::piped(),
+    );
 
     let (s, body) = request(&addr, "GET", "/healthz", None, "");
     assert_eq!(s, 200, "{body}");

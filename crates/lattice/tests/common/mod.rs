@@ -1,8 +1,12 @@
 //! Starting the real `lattice serve` binary for end-to-end tests.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+#![allow(dead_code)] // each test binary uses a part
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// The committed demo model.
 pub fn demo_model() -> PathBuf {
@@ -10,8 +14,14 @@ pub fn demo_model() -> PathBuf {
 }
 
 /// Starts `lattice serve` on the demo model on a free port with one API key (`name:scopes`
-/// for `key`); returns the child and the address it printed. `stderr` is where its log goes.
-pub fn serve_demo(key: &str, name_and_scopes: (&str, &str), stderr: Stdio) -> (Child, String) {
+/// for `key`) and its events database at `events_db`; returns the child and the address it
+/// printed. `stderr` is where its log goes.
+pub fn serve_demo(
+    key: &str,
+    name_and_scopes: (&str, &str),
+    events_db: &Path,
+    stderr: Stdio,
+) -> (Child, String) {
     let hash = lattice_serve::auth::sha256_hex(key);
     let (name, scopes) = name_and_scopes;
     let mut child = Command::new(env!("CARGO_BIN_EXE_lattice"))
@@ -21,6 +31,8 @@ pub fn serve_demo(key: &str, name_and_scopes: (&str, &str), stderr: Stdio) -> (C
             demo_model().to_str().unwrap(),
             "--addr",
             "127.0.0.1:0",
+            "--events-db",
+            events_db.to_str().unwrap(),
         ])
         .env("LATTICE_API_KEYS", format!("{name}:{hash}:{scopes}"))
         .stdout(Stdio::piped())
@@ -37,4 +49,52 @@ pub fn serve_demo(key: &str, name_and_scopes: (&str, &str), stderr: Stdio) -> (C
         .map(|a| a.trim().to_string())
         .unwrap_or_else(|| panic!("no address in {line:?}"));
     (child, addr)
+}
+
+/// One HTTP/1.1 request; (status, body), or `None` if the connection failed (a killed server).
+pub fn try_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok())?;
+    let body = out
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Some((status, body))
+}
+
+/// [`try_request`] to a server that must be up.
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    try_request(addr, method, path, key, body).expect("the server answers")
+}
+
+/// Sends `sig` (e.g. `-HUP`, `-KILL`) to a process.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
 }
