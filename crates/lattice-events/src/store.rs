@@ -30,7 +30,10 @@ CREATE TABLE IF NOT EXISTS events (
     received_us INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts_us);
-CREATE INDEX IF NOT EXISTS events_customer ON events (customer_id);
+-- Only the events a decision's outcome can be (those naming an action): a full index on
+-- customer_id cost a fifth of the ingestion rate.
+CREATE INDEX IF NOT EXISTS events_outcomes ON events (customer_id, action_id)
+    WHERE action_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS decisions (
     decision_id TEXT PRIMARY KEY,
     customer_id TEXT NOT NULL,
@@ -147,6 +150,10 @@ impl EventStore {
             });
         }
         conn.pragma_update(None, "synchronous", "FULL").map_err(e)?;
+        // Checkpoint every ~16 MB of log rather than 4 MB: the index pages each commit rewrites
+        // are then copied into the database once per checkpoint instead of four times.
+        conn.pragma_update(None, "wal_autocheckpoint", 4000)
+            .map_err(e)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(e)?;
         let version: i64 = conn

@@ -79,6 +79,24 @@ pub struct CategoryLogistic {
 const STACK_WIDTH: usize = 256;
 
 impl CategoryLogistic {
+    /// [`Self::predict`] given also the row passed through [`crate::logistic::compress`]
+    /// (shared by every model scoring the row).
+    pub fn predict_compressed(&self, row: &[f64], compressed: &[f64]) -> f64 {
+        let width = row.len() + CATEGORY_INPUTS.len();
+        if width > STACK_WIDTH {
+            return self.predict(row);
+        }
+        let extra = self.inputs.values(row);
+        let mut c = [0.0; STACK_WIDTH];
+        c[..row.len()].copy_from_slice(compressed);
+        for (o, x) in c[row.len()..width].iter_mut().zip(extra) {
+            *o = crate::logistic::compress(x);
+        }
+        self.model
+            .platt
+            .apply(self.model.logit_compressed(&c[..width]))
+    }
+
     /// Calibrated probability of one shared feature row.
     pub fn predict(&self, row: &[f64]) -> f64 {
         let width = row.len() + CATEGORY_INPUTS.len();

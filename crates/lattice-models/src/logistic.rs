@@ -176,12 +176,23 @@ pub struct Reason {
 impl LogisticModel {
     /// The uncalibrated logit of one raw feature row. `scratch` avoids an allocation per call.
     pub fn logit(&self, row: &[f64], scratch: &mut [f64]) -> f64 {
-        self.scaler.transform_into(row, scratch);
+        for (c, x) in scratch.iter_mut().zip(row) {
+            *c = compress(*x);
+        }
+        self.logit_compressed(scratch)
+    }
+
+    /// [`Self::logit`] of a row already passed through [`compress`]: models scoring the same
+    /// row share that step (the logarithms are most of a prediction's cost).
+    pub fn logit_compressed(&self, compressed: &[f64]) -> f64 {
+        let s = &self.scaler;
         self.intercept
-            + scratch
+            + compressed
                 .iter()
+                .zip(&s.mean)
+                .zip(&s.std)
                 .zip(&self.weights)
-                .map(|(z, w)| z * w)
+                .map(|(((c, m), sd), w)| (c - m) / sd * w)
                 .sum::<f64>()
     }
 

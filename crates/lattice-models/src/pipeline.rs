@@ -338,8 +338,23 @@ pub struct CategoryModel {
 
 impl CategoryModel {
     pub fn predict(&self, row: &[f64], a: &Aggregates, index: usize) -> f64 {
+        self.predict_with(row, None, a, index)
+    }
+
+    /// [`Self::predict`], with the row's [`crate::logistic::compress`]ed values if the caller
+    /// has them (scoring every category of one customer).
+    pub fn predict_with(
+        &self,
+        row: &[f64],
+        compressed: Option<&[f64]>,
+        a: &Aggregates,
+        index: usize,
+    ) -> f64 {
         match &self.model {
-            AffinityModel::Logistic(m) => m.predict(row),
+            AffinityModel::Logistic(m) => match compressed {
+                Some(c) => m.predict_compressed(row, c),
+                None => m.predict(row),
+            },
             AffinityModel::Smoothed {
                 base_rate,
                 population_share,

@@ -52,8 +52,13 @@ impl Models {
         let horizon = f.config.horizon_days;
         let clv: &ClvModels = &f.clv;
         let [p_alive, _, expected] = clv.features(a, at_us, horizon);
+        // One pass of logarithms for the churn model and every category's.
+        for (c, x) in scratch.iter_mut().zip(row) {
+            *c = crate::logistic::compress(*x);
+        }
+        let compressed = &scratch[..row.len()];
         CustomerScore {
-            churn_probability: f.churn.predict(row, scratch),
+            churn_probability: f.churn.platt.apply(f.churn.logit_compressed(compressed)),
             churn_reasons: f.churn.reasons(row, 3),
             p_alive,
             expected_purchases: expected,
@@ -62,7 +67,7 @@ impl Models {
                 .affinity
                 .iter()
                 .enumerate()
-                .map(|(c, m): (usize, &CategoryModel)| m.predict(row, a, c))
+                .map(|(c, m): (usize, &CategoryModel)| m.predict_with(row, Some(compressed), a, c))
                 .collect(),
         }
     }

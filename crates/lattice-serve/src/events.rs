@@ -155,8 +155,9 @@ pub async fn post_events(
     }
 }
 
-/// Stores a batch (committed before returning) and applies its new events to online state,
-/// both under the store's lock so batches and reloads apply in one order.
+/// Stores a batch (committed before returning) and applies its new events to online state, in
+/// the order batches were stored (hand-over-hand: the apply lock is taken before the store's
+/// is released, and a reload takes both).
 fn ingest(state: &AppState, events: &[Event], now_us: i64) -> Result<EventsAccepted, StoreError> {
     let Some(ev) = &state.0.events else {
         unreachable!("checked by the handler");
@@ -169,9 +170,11 @@ fn ingest(state: &AppState, events: &[Event], now_us: i64) -> Result<EventsAccep
         .zip(&fresh)
         .filter_map(|(e, &f)| f.then_some(e))
         .collect();
+    let applying = ev.apply.lock().unwrap_or_else(|p| p.into_inner());
+    drop(store);
     let model = state.model();
     let applied = model.online.apply(&model, &new);
-    drop(store);
+    drop(applying);
     let m = &state.0.metrics;
     m.events_stored
         .fetch_add(appended.stored as u64, Ordering::Relaxed);

@@ -14,9 +14,10 @@ use std::sync::{Arc, RwLock};
 use chrono_tz::Tz;
 use lattice_events::Event;
 use lattice_features::Aggregates;
+use lattice_features::aggregates::DAY_US;
 use lattice_features::online::{EventView, OrderMemo};
 use lattice_models::sendtime::{Channel as SendChannel, hour_of_week_from_local_seconds};
-use lattice_models::snapshot::{Contact, CustomerRecord};
+use lattice_models::snapshot::{CONTACT_DAYS, Contact, CustomerRecord};
 
 use crate::model::LoadedModel;
 
@@ -111,21 +112,19 @@ impl OnlineState {
             applied.events += 1;
         }
         for id in order {
-            let mut c = match self.get(id) {
-                Some(existing) => (*existing).clone(),
-                None => {
-                    applied.new_customers += usize::from(model.snapshot.get(id).is_none());
-                    start(model, id)
-                }
-            };
+            let mut shard = self.shard(id).write().unwrap_or_else(|p| p.into_inner());
+            let entry = shard.entry(id.to_string()).or_insert_with(|| {
+                applied.new_customers += usize::from(model.snapshot.get(id).is_none());
+                self.len.fetch_add(1, Ordering::Relaxed);
+                Arc::new(start(model, id))
+            });
+            // In place unless a request holds this customer right now (then a copy): the
+            // shard's other customers wait a few microseconds, the rest not at all.
+            let c = Arc::make_mut(entry);
             for e in &by_customer[id] {
                 c.apply(model, e);
             }
             c.refresh(model);
-            let mut shard = self.shard(id).write().unwrap_or_else(|p| p.into_inner());
-            if shard.insert(id.to_string(), Arc::new(c)).is_none() {
-                self.len.fetch_add(1, Ordering::Relaxed);
-            }
         }
         applied
     }
@@ -219,6 +218,9 @@ impl OnlineCustomer {
     /// Recomputes the feature row, the scores and the attributes at the latest event.
     fn refresh(&mut self, model: &LoadedModel) {
         self.at_us = model.as_of_us().max(self.aggregates.last_event_us);
+        // Contacts older than any cooldown or cap window stop mattering, as in a snapshot.
+        let since = self.at_us - CONTACT_DAYS * DAY_US;
+        self.record.contacts.retain(|c| c.at_us > since);
         let width = model.snapshot.variables.len();
         self.values.resize(width, 0.0);
         let (row, score) = model.score_at(&self.aggregates, &self.record.profile(), self.at_us);

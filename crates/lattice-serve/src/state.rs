@@ -14,8 +14,11 @@ use crate::metrics::Metrics;
 use crate::model::LoadedModel;
 
 /// The events database: one writer, behind a lock that also orders batches against replays.
+/// A batch takes `apply` before it lets go of `store`, so the next batch is written while this
+/// one is applied, and batches still reach online state in the order they were stored.
 pub struct Events {
     pub store: std::sync::Mutex<EventStore>,
+    pub apply: std::sync::Mutex<()>,
     pub path: PathBuf,
 }
 
@@ -73,6 +76,7 @@ impl AppState {
             keys,
             Some(Events {
                 store: std::sync::Mutex::new(store),
+                apply: std::sync::Mutex::new(()),
                 path,
             }),
         );
@@ -127,9 +131,10 @@ impl AppState {
             // Under the store's lock no batch lands between the replay and the swap: each one
             // is either in the database before the replay or applied to the new model after.
             let store = events.store.lock().unwrap_or_else(|p| p.into_inner());
+            let applying = events.apply.lock().unwrap_or_else(|p| p.into_inner());
             let n = replay(&store, &m).map_err(|e| e.to_string())?;
             shared.model.store(m.clone());
-            drop(store);
+            drop((applying, store));
             shared
                 .metrics
                 .events_replayed
