@@ -157,13 +157,6 @@ impl LoadedModel {
         self.spend_365d.map_or(0.0, |j| features[j])
     }
 
-    /// The customer's smoothed hour-of-week profile on a channel, in local time.
-    pub fn profile(&self, i: usize, channel: SendChannel) -> SendTimeProfile {
-        self.models
-            .send_time
-            .profile(&self.record(i).counts(), channel)
-    }
-
     /// Customer `i` as the decision layer sees it; `scratch` holds what is computed per request
     /// (send-time profiles of the consented channels, the contact list).
     pub fn customer<'a>(&'a self, i: usize, scratch: &'a mut Scratch<'a>) -> Customer<'a> {

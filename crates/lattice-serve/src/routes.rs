@@ -321,12 +321,18 @@ pub async fn send_time(
 ) -> Result<Json<SendTimeResponse>, Problem> {
     let channel = parse_channel("channel", q.channel.as_deref())?;
     let m = state.model();
-    let i = customer_index(&m, &id)?;
+    let online = m.online.get(&id);
+    let (record, tz) = match &online {
+        Some(c) => (&c.record, c.tz),
+        None => {
+            let i = customer_index(&m, &id)?;
+            (m.record(i), m.timezone(i))
+        }
+    };
     let sc = channel.map_or(SendChannel::Any, send_channel);
-    let counts = m.record(i).counts();
+    let counts = record.counts();
     let rec = m.models.send_time.recommend(&counts, sc);
-    let profile = m.profile(i, sc);
-    let tz = m.timezone(i);
+    let profile = m.models.send_time.profile(&counts, sc);
     let send_at = m
         .catalog
         .send_at(Utc::now(), tz, Some(&profile), false)

@@ -436,3 +436,47 @@ async fn features_cannot_be_evaluated_before_what_is_known() {
             .any(|n| n == "recency_days")
     );
 }
+
+#[tokio::test]
+async fn ndjson_engagement_moves_the_send_time_profile_and_the_metrics_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _state) = app_at(&dir.path().join("events.db"), None);
+    // Five email opens of a new customer, one per day at the same hour.
+    let lines: Vec<String> = (1..=5)
+        .map(|d| {
+            json!({"customer_id": "opener", "ts": ago(24 * d), "event_type": "email_open",
+                   "channel": "email"})
+            .to_string()
+        })
+        .collect();
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/events")
+        .header(header::AUTHORIZATION, format!("Bearer {KEY}"))
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from(lines.join("\n")))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (s, v) = call(
+        &app,
+        "GET",
+        "/v1/customers/opener/send-time?channel=email",
+        KEY,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["observations"], 5, "{v}");
+    assert_eq!(v["source"], "channel", "{v}");
+
+    let (_, metrics) = call(&app, "GET", "/metrics", KEY, None).await;
+    let text = metrics.as_str().unwrap();
+    for line in [
+        "lattice_events_total{outcome=\"stored\"} 5",
+        "lattice_online_customers 1",
+        "lattice_events_db_bytes ",
+    ] {
+        assert!(text.contains(line), "{line} missing from {text}");
+    }
+}

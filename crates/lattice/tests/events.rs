@@ -18,7 +18,10 @@ const KEY: &str = "events-e2e";
 const BATCH: usize = 50;
 
 fn batch(n: usize) -> String {
-    let ts = chrono::Utc::now().to_rfc3339();
+    batch_at(n, &chrono::Utc::now().to_rfc3339())
+}
+
+fn batch_at(n: usize, ts: &str) -> String {
     let events: Vec<Value> = (0..BATCH)
         .map(|k| {
             json!({"customer_id": "sigkill-walk-in", "ts": ts, "event_type": "purchase",
@@ -161,4 +164,144 @@ fn serve_refuses_an_events_database_inside_the_model_directory() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("inside the model directory"), "{err}");
     assert!(!model.join("events.db").exists());
+}
+
+#[test]
+fn a_full_database_is_answered_503_with_a_log_line_that_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let hash = lattice_serve::auth::sha256_hex(KEY);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lattice"))
+        .args([
+            "serve",
+            "--model",
+            common::demo_model().to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--events-db",
+            db.to_str().unwrap(),
+            "--events-max-mib",
+            "1",
+        ])
+        .env("LATTICE_API_KEYS", format!("crm:{hash}:score+events"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line.split("http://").nth(1).unwrap().trim().to_string();
+    let mut acked = 0;
+    let mut refused = None;
+    for n in 0..2000 {
+        let (s, body) = try_request(&addr, "POST", "/v1/events", Some(KEY), &batch(n)).unwrap();
+        if s == 503 {
+            refused = Some(body);
+            break;
+        }
+        assert_eq!(s, 200, "{body}");
+        acked += BATCH;
+    }
+    let body = refused.expect("the 1 MiB cap was reached");
+    assert!(body.contains("cannot take writes"), "{body}");
+    signal(child.id(), "-TERM");
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("events database refused a write") && log.contains("events.db"),
+        "{log}"
+    );
+    // Nothing acknowledged was lost.
+    let store = lattice_events::EventStore::open(&db, None).unwrap();
+    let mut stored = 0;
+    store.replay(i64::MIN, |_| stored += 1).unwrap();
+    assert_eq!(stored, acked as u64);
+}
+
+#[test]
+fn train_on_the_history_plus_what_the_server_saw() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let (child, addr) = serve_demo(KEY, ("crm", "score+events"), &db, Stdio::null());
+    // Days after the demo history ends (2025-06-30), as a live server would have seen them.
+    for n in 0..3 {
+        let ts = format!("2025-07-0{}T12:00:00Z", n + 1);
+        let (s, body) =
+            try_request(&addr, "POST", "/v1/events", Some(KEY), &batch_at(n, &ts)).unwrap();
+        assert_eq!(s, 200, "{body}");
+    }
+    signal(child.id(), "-TERM");
+    let mut child = child;
+    let _ = child.wait();
+
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("events")).unwrap();
+    let sample = common::demo_model().join("../../training-data/sample");
+    std::fs::copy(
+        sample.join("events.parquet"),
+        data.join("events/history.parquet"),
+    )
+    .unwrap();
+    for f in ["customers.parquet", "actions.toml", "lattice.toml"] {
+        std::fs::copy(sample.join(f), data.join(f)).unwrap();
+    }
+    let seen = dir.path().join("seen");
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_lattice"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    run(&[
+        "export-events",
+        "--db",
+        db.to_str().unwrap(),
+        "--out",
+        seen.to_str().unwrap(),
+    ]);
+    std::fs::copy(
+        seen.join("events.parquet"),
+        data.join("events/server.parquet"),
+    )
+    .unwrap();
+    let model = dir.path().join("m");
+    run(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--no-backtest",
+    ]);
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap())
+            .unwrap();
+    // The walk-in customer the server met is in the new model; the data ends with its events.
+    let snapshot = lattice_models::snapshot::ServingSnapshot::read(
+        &model.join("snapshot.parquet"),
+        &manifest["feature_schema"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>(),
+        &serde_json::from_value::<Vec<String>>(manifest["categories"].clone()).unwrap(),
+    )
+    .unwrap();
+    assert!(snapshot.get("sigkill-walk-in").is_some());
+    assert!(
+        manifest["as_of"].as_str().unwrap().starts_with("2025-07-03"),
+        "{}",
+        manifest["as_of"]
+    );
 }
