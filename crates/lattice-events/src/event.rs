@@ -295,7 +295,7 @@ fn check(index: usize, v: Value, now_us: i64, errors: &mut Vec<FieldError>) -> O
             ),
         );
     }
-    (errors.len() == before).then(|| Event {
+    (errors.len() == before).then_some(Event {
         customer_id,
         ts_us,
         event_type,

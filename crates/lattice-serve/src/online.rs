@@ -39,9 +39,11 @@ pub struct OnlineCustomer {
     pub in_snapshot: bool,
 }
 
+type Shard = RwLock<HashMap<String, Arc<OnlineCustomer>>>;
+
 /// Every customer changed by events since the model's as_of.
 pub struct OnlineState {
-    shards: Box<[RwLock<HashMap<String, Arc<OnlineCustomer>>>; SHARDS]>,
+    shards: Box<[Shard; SHARDS]>,
     hasher: RandomState,
     len: AtomicUsize,
 }
@@ -67,7 +69,7 @@ pub struct Applied {
 }
 
 impl OnlineState {
-    fn shard(&self, id: &str) -> &RwLock<HashMap<String, Arc<OnlineCustomer>>> {
+    fn shard(&self, id: &str) -> &Shard {
         &self.shards[self.hasher.hash_one(id) as usize % SHARDS]
     }
 

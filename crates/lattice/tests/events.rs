@@ -300,7 +300,10 @@ fn train_on_the_history_plus_what_the_server_saw() {
     .unwrap();
     assert!(snapshot.get("sigkill-walk-in").is_some());
     assert!(
-        manifest["as_of"].as_str().unwrap().starts_with("2025-07-03"),
+        manifest["as_of"]
+            .as_str()
+            .unwrap()
+            .starts_with("2025-07-03"),
         "{}",
         manifest["as_of"]
     );
