@@ -165,6 +165,7 @@ fn bench(c: &mut Criterion) {
         snapshot: &w.snapshot,
         catalog: &w.catalog,
         zones: &[],
+        withdrawn: None,
     };
     let top = plan(
         &w,

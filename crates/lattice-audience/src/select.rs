@@ -4,7 +4,7 @@
 //! once and sorts only 10,000).
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -25,6 +25,9 @@ pub struct Source<'a> {
     pub catalog: &'a Catalog,
     /// Each customer's time zone (action rules read local dates); UTC where missing.
     pub zones: &'a [Tz],
+    /// Consent withdrawn since the snapshot (unsubscribe events a server took), by snapshot
+    /// position: email, sms, push. An audience never includes a customer on a withdrawn channel.
+    pub withdrawn: Option<&'a HashMap<u32, [bool; 3]>>,
 }
 
 /// One customer of the answer.
@@ -170,10 +173,9 @@ impl<'a> Source<'a> {
                 .map_or(0.0, |j| self.snapshot.features(i)[j]),
             points_balance: rec.points_balance.unwrap_or(0.0),
             tz: self.zones.get(i).copied().unwrap_or(Tz::UTC),
-            consent: PerChannel {
-                email: rec.consent[0],
-                sms: rec.consent[1],
-                push: rec.consent[2],
+            consent: {
+                let [email, sms, push] = self.consent(i);
+                PerChannel { email, sms, push }
             },
             birth_date: rec.birth_date,
             signup_date: at(rec.signup_us).map(|t| t.date_naive()),
@@ -181,6 +183,26 @@ impl<'a> Source<'a> {
             last_purchase_at: at(rec.last_purchase_us),
             contacts,
             send_time: PerChannel::default(),
+        }
+    }
+
+    /// Customer `i`'s consent (email, sms, push): the snapshot's, less what was withdrawn.
+    pub fn consent(&self, i: usize) -> [bool; 3] {
+        let c = self.snapshot.customers[i].consent;
+        match self.withdrawn.and_then(|w| w.get(&(i as u32))) {
+            Some(w) => [c[0] && !w[0], c[1] && !w[1], c[2] && !w[2]],
+            None => c,
+        }
+    }
+
+    /// Customer `i`'s consent bits in the index's layout, less what was withdrawn.
+    fn consent_bits(&self, i: usize) -> u8 {
+        let bits = self.index.consent[i];
+        match self.withdrawn.and_then(|w| w.get(&(i as u32))) {
+            Some(w) => {
+                bits & !(u8::from(w[0]) * EMAIL | u8::from(w[1]) * SMS | u8::from(w[2]) * PUSH)
+            }
+            None => bits,
         }
     }
 
@@ -252,7 +274,7 @@ pub fn select(src: &Source<'_>, plan: &Plan) -> Audience {
                                 keep.get(usize::from(t)).copied().unwrap_or(false)
                             })
                     }
-                    Step::Channel(bit) => ix.consent[i] & bit != 0,
+                    Step::Channel(bit) => src.consent_bits(i) & bit != 0,
                     Step::MinChurn(v) => ix.churn.raw[i] >= v,
                     Step::MaxChurn(v) => ix.churn.raw[i] <= v,
                     Step::MinClv(v) => ix.clv[i] >= v,

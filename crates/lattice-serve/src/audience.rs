@@ -179,9 +179,11 @@ pub async fn audiences(
         Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
     };
     let model = m.clone();
-    let audience = tokio::task::spawn_blocking(move || select(&model.audience_source(), &plan))
-        .await
-        .map_err(internal)?;
+    let audience = tokio::task::spawn_blocking(move || {
+        select(&model.audience_source(&model.online.withdrawn()), &plan)
+    })
+    .await
+    .map_err(internal)?;
 
     let s = &audience.summary;
     let mut res_headers = HeaderMap::new();
@@ -217,7 +219,10 @@ pub async fn audiences(
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK),
         };
-        match write(&audience, m.audience_source(), format, sink).and_then(ChannelWriter::finish) {
+        let withdrawn = m.online.withdrawn();
+        match write(&audience, m.audience_source(&withdrawn), format, sink)
+            .and_then(ChannelWriter::finish)
+        {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                 tracing::debug!("audience stream stopped: the client went away");

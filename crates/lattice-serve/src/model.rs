@@ -130,13 +130,18 @@ impl LoadedModel {
         (row, score)
     }
 
-    /// What audiences are selected from.
-    pub fn audience_source(&self) -> Source<'_> {
+    /// What audiences are selected from; `withdrawn` is the online state's
+    /// [`OnlineState::withdrawn`].
+    pub fn audience_source<'a>(
+        &'a self,
+        withdrawn: &'a std::collections::HashMap<u32, [bool; 3]>,
+    ) -> Source<'a> {
         Source {
             index: &self.audience,
             snapshot: &self.snapshot,
             catalog: &self.catalog,
             zones: &self.zones,
+            withdrawn: Some(withdrawn),
         }
     }
 

@@ -46,6 +46,9 @@ pub struct OnlineState {
     shards: Box<[Shard; SHARDS]>,
     hasher: RandomState,
     len: AtomicUsize,
+    /// Channels whose consent events withdrew, by snapshot position (for audiences, which
+    /// select from the snapshot).
+    withdrawn: RwLock<HashMap<u32, [bool; 3]>>,
 }
 
 impl Default for OnlineState {
@@ -54,6 +57,7 @@ impl Default for OnlineState {
             shards: Box::new(std::array::from_fn(|_| RwLock::new(HashMap::new()))),
             hasher: RandomState::new(),
             len: AtomicUsize::new(0),
+            withdrawn: RwLock::new(HashMap::new()),
         }
     }
 }
@@ -89,6 +93,14 @@ impl OnlineState {
         }
         let shard = self.shard(id).read().unwrap_or_else(|p| p.into_inner());
         shard.get(id).cloned()
+    }
+
+    /// Snapshot customers' withdrawn consent (email, sms, push), by snapshot position.
+    pub fn withdrawn(&self) -> HashMap<u32, [bool; 3]> {
+        self.withdrawn
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Applies events (already stored) in order. Callers serialise batches (the store's lock),
@@ -127,6 +139,17 @@ impl OnlineState {
                 c.apply(model, e);
             }
             c.refresh(model);
+            if let Some(i) = model.snapshot.get(id) {
+                let was = model.record(i).consent;
+                let now = c.record.consent;
+                let gone = [was[0] && !now[0], was[1] && !now[1], was[2] && !now[2]];
+                if gone.contains(&true) {
+                    self.withdrawn
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(i as u32, gone);
+                }
+            }
         }
         applied
     }

@@ -24,7 +24,7 @@ fn demo() -> PathBuf {
 
 fn app_at(db: &Path, max_bytes: Option<u64>) -> (Router, AppState) {
     let keys = ApiKeys::from_env_value(&format!(
-        "crm:{}:score+events,reader:{}:score",
+        "crm:{}:score+events+audience,reader:{}:score",
         sha256_hex(KEY),
         sha256_hex(SCORE_ONLY)
     ))
@@ -479,4 +479,30 @@ async fn ndjson_engagement_moves_the_send_time_profile_and_the_metrics_count() {
     ] {
         assert!(text.contains(line), "{line} missing from {text}");
     }
+}
+
+#[tokio::test]
+async fn an_unsubscribed_customer_leaves_every_audience_on_that_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _state) = app_at(&dir.path().join("events.db"), None);
+    let request = json!({"target": {"churn": true}, "size": {"top": 5000},
+                         "filters": {"channel": "email"}})
+    .to_string();
+    let ids = |v: &Value| -> Vec<String> {
+        v["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["customer_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (s, before) = call(&app, "POST", "/v1/audiences", KEY, Some(request.clone())).await;
+    assert_eq!(s, StatusCode::OK, "{before}");
+    let before = ids(&before);
+    let gone = before[0].clone();
+    post(&app, json!([{"customer_id": gone, "ts": ago(0), "event_type": "unsubscribe", "channel": "email"}])).await;
+    let (_, after) = call(&app, "POST", "/v1/audiences", KEY, Some(request)).await;
+    let after = ids(&after);
+    assert!(!after.contains(&gone), "{gone} still in the email audience");
+    assert_eq!(after.len(), before.len() - 1);
 }

@@ -141,3 +141,57 @@ fn bad_audience_options_name_the_flag() {
     assert!(e.contains("-5"), "{e}");
     assert!(!out.exists());
 }
+
+#[test]
+fn an_unsubscribe_the_server_stored_keeps_the_customer_out_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pull = |out: &std::path::Path, db: Option<&std::path::Path>| -> Vec<String> {
+        let mut args = vec![
+            "audience",
+            "--model",
+            &demo(),
+            "--churn",
+            "--top",
+            "300",
+            "--channel",
+            "email",
+            "--out",
+            s(out),
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+        if let Some(db) = db {
+            args.extend(["--events-db".to_string(), s(db).to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = lattice(&args);
+        let (stdout, stderr) = text(&o);
+        assert!(o.status.success(), "{stdout}{stderr}");
+        std::fs::read_to_string(out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().to_string())
+            .collect()
+    };
+    let before = pull(&dir.path().join("a.csv"), None);
+    let db = dir.path().join("events.db");
+    let mut store = lattice_events::EventStore::open(&db, None).unwrap();
+    let unsubscribe = lattice_events::Event {
+        customer_id: before[0].clone(),
+        ts_us: chrono::Utc::now().timestamp_micros(),
+        event_type: "unsubscribe".into(),
+        channel: Some("email".into()),
+        ..Default::default()
+    };
+    store.append(&[unsubscribe], 0, &mut Vec::new()).unwrap();
+    drop(store);
+    let after = pull(&dir.path().join("b.csv"), Some(&db));
+    assert!(
+        !after.contains(&before[0]),
+        "{} is still in the file",
+        before[0]
+    );
+    assert_eq!(after.len(), before.len());
+}

@@ -32,6 +32,7 @@ impl World {
             snapshot: &self.snapshot,
             catalog: &self.catalog,
             zones: &self.zones,
+            withdrawn: None,
         }
     }
 

@@ -28,6 +28,10 @@ pub struct Args {
     /// Action catalog to use instead of the model directory's own actions.toml.
     #[arg(long)]
     actions: Option<PathBuf>,
+    /// The server's events database: consent withdrawn there (unsubscribe events) is honoured.
+    /// Default: runs/<model directory name>/events.db when it exists.
+    #[arg(long)]
+    events_db: Option<PathBuf>,
     /// Target: customers most likely to buy in this category.
     #[arg(long, help_heading = "Target (one)")]
     category: Option<String>,
@@ -161,6 +165,23 @@ impl Args {
     }
 }
 
+/// Consent the server's events withdrew since the snapshot, replayed from its database (read
+/// only, safe beside the running server); none if there is no database.
+fn withdrawn_consent(
+    m: &LoadedModel,
+    args: &Args,
+) -> anyhow::Result<std::collections::HashMap<u32, [bool; 3]>> {
+    let path = super::serve::events_db(&args.model, args.events_db.as_deref())?;
+    if args.events_db.is_none() && !path.exists() {
+        return Ok(Default::default());
+    }
+    let store = lattice_events::EventStore::open_read_only(&path)
+        .with_context(|| format!("reading consent changes from {}", path.display()))?;
+    lattice_serve::state::replay(&store, m)
+        .with_context(|| format!("replaying {}", path.display()))?;
+    Ok(m.online.withdrawn())
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let format = args.format()?;
     let req = args.request()?;
@@ -173,8 +194,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map_err(|FieldError { field, detail }| {
                 anyhow::anyhow!("{}: {detail} (request field `{field}`)", flag(&field))
             })?;
+    let withdrawn = withdrawn_consent(&m, &args)?;
     let started = std::time::Instant::now();
-    let audience = select(&m.audience_source(), &plan);
+    let audience = select(&m.audience_source(&withdrawn), &plan);
     let selected = started.elapsed();
 
     let tmp = args
@@ -182,8 +204,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_extension(format!("{}.tmp", format.extension()));
     let file =
         std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut w = write(&audience, m.audience_source(), format, BufWriter::new(file))
-        .with_context(|| format!("writing {}", tmp.display()))?;
+    let mut w = write(
+        &audience,
+        m.audience_source(&withdrawn),
+        format,
+        BufWriter::new(file),
+    )
+    .with_context(|| format!("writing {}", tmp.display()))?;
     w.flush()?;
     drop(w);
     std::fs::rename(&tmp, &args.out)
