@@ -24,7 +24,7 @@ fn demo() -> PathBuf {
 
 fn app_at(db: &Path, max_bytes: Option<u64>) -> (Router, AppState) {
     let keys = ApiKeys::from_env_value(&format!(
-        "crm:{}:score+events+audience,reader:{}:score",
+        "crm:{}:score+events+audience+admin,reader:{}:score",
         sha256_hex(KEY),
         sha256_hex(SCORE_ONLY)
     ))
@@ -505,4 +505,81 @@ async fn an_unsubscribed_customer_leaves_every_audience_on_that_channel() {
     let after = ids(&after);
     assert!(!after.contains(&gone), "{gone} still in the email audience");
     assert_eq!(after.len(), before.len() - 1);
+}
+
+#[tokio::test]
+async fn a_read_only_database_answers_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    drop(EventStore::open(&db, None).unwrap());
+    let keys = ApiKeys::from_env_value(&format!("crm:{}:events", sha256_hex(KEY))).unwrap();
+    let model = LoadedModel::load(&demo(), None).unwrap();
+    let store = EventStore::open_read_only(&db).unwrap();
+    let state = AppState::with_events(model, keys, store).unwrap();
+    let app = router(state, Limits::default());
+    let (s, v) = post(
+        &app,
+        json!([{"customer_id": "x", "ts": ago(0), "event_type": "view"}]),
+    )
+    .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing of this request was stored"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn events_before_the_snapshot_are_kept_but_not_applied_and_a_reload_replays_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, state) = app_at(&dir.path().join("events.db"), None);
+    let id = state.model().record(0).id.clone();
+    let (_, v) = post(
+        &app,
+        json!([{"customer_id": id, "ts": "2020-01-01T00:00:00Z", "event_type": "purchase", "amount": 5}]),
+    )
+    .await;
+    assert_eq!(
+        (v["stored"].as_u64(), v["before_as_of"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    let (_, f) = call(
+        &app,
+        "GET",
+        &format!("/v1/customers/{id}/features"),
+        KEY,
+        None,
+    )
+    .await;
+    assert_eq!(f["source"], "snapshot");
+
+    post(
+        &app,
+        json!([{"customer_id": id, "ts": ago(2), "event_type": "purchase", "amount": 5}]),
+    )
+    .await;
+    let (_, before) = call(
+        &app,
+        "GET",
+        &format!("/v1/customers/{id}/features"),
+        KEY,
+        None,
+    )
+    .await;
+    let (s, v) = call(&app, "POST", "/v1/admin/reload", KEY, Some("{}".into())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, after) = call(
+        &app,
+        "GET",
+        &format!("/v1/customers/{id}/features"),
+        KEY,
+        None,
+    )
+    .await;
+    assert_eq!(after["source"], "online");
+    assert_eq!(before, after);
 }
