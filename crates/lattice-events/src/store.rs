@@ -266,51 +266,33 @@ impl EventStore {
     /// Calls `f` with every stored event later than `after_us`, in the order they were stored
     /// (the order the online state first saw them). Returns how many.
     pub fn replay(&self, after_us: i64, mut f: impl FnMut(Event)) -> Result<u64> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT customer_id, ts_us, event_type, channel, category, amount, quantity, \
-                 order_id, sentiment, action_id, event_id, decision_id \
-                 FROM events WHERE ts_us > ?1 ORDER BY seq",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([after_us], |r| {
-                Ok(Event {
-                    customer_id: r.get(0)?,
-                    ts_us: r.get(1)?,
-                    event_type: r.get(2)?,
-                    channel: r.get(3)?,
-                    category: r.get(4)?,
-                    amount: r.get(5)?,
-                    quantity: r.get(6)?,
-                    order_id: r.get(7)?,
-                    sentiment: r.get(8)?,
-                    action_id: r.get(9)?,
-                    event_id: r.get(10)?,
-                    decision_id: r.get(11)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        let mut n = 0;
-        for row in rows {
-            f(row.map_err(|e| self.err(e))?);
-            n += 1;
-        }
-        Ok(n)
+        self.scan("WHERE ts_us > ?1", after_us, |_, e| {
+            f(e);
+            Ok(())
+        })
     }
 
     /// Every stored event with its storage sequence number, in storage order.
-    pub fn for_each(&self, mut f: impl FnMut(i64, Event) -> Result<()>) -> Result<u64> {
+    pub fn for_each(&self, f: impl FnMut(i64, Event) -> Result<()>) -> Result<u64> {
+        self.scan("WHERE ?1 = ?1", 0, f)
+    }
+
+    /// The events `filter` (a WHERE clause on `?1` = `arg`) keeps, in storage order.
+    fn scan(
+        &self,
+        filter: &str,
+        arg: i64,
+        mut f: impl FnMut(i64, Event) -> Result<()>,
+    ) -> Result<u64> {
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT seq, customer_id, ts_us, event_type, channel, category, amount, \
                  quantity, order_id, sentiment, action_id, event_id, decision_id \
-                 FROM events ORDER BY seq",
-            )
+                 FROM events {filter} ORDER BY seq"
+            ))
             .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([arg]).map_err(|e| self.err(e))?;
         let mut n = 0;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let get = || -> rusqlite::Result<(i64, Event)> {

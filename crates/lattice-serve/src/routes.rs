@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use lattice_decide::{Context, Decision, RankOptions};
 use lattice_models::sendtime::{Channel as SendChannel, ProfileSource};
+use lattice_models::snapshot::CustomerRecord;
 
 use crate::api::*;
 use crate::extract::{ApiJson, ApiQuery};
@@ -69,9 +70,15 @@ fn top_affinities(m: &LoadedModel, affinity: &[f64]) -> Vec<Affinity> {
     all
 }
 
-fn snapshot_scores(m: &LoadedModel, i: usize) -> ScoresResponse {
-    let rec = m.record(i);
-    let s = m.snapshot.scores(i);
+/// The scores part of a value row (after the features), as the API answers them.
+fn scores_response(
+    m: &LoadedModel,
+    rec: &CustomerRecord,
+    values: &[f64],
+    source: &'static str,
+) -> ScoresResponse {
+    let nf = m.snapshot.feature_names.len();
+    let s = &values[nf..nf + m.snapshot.score_names.len()];
     ScoresResponse {
         customer_id: rec.id.clone(),
         churn_probability: s[0],
@@ -83,26 +90,12 @@ fn snapshot_scores(m: &LoadedModel, i: usize) -> ScoresResponse {
         tier: rec.tier.clone(),
         points_balance: rec.points_balance,
         churn_reasons: rec.churn_reasons.clone(),
-        source: "snapshot",
+        source,
     }
 }
 
-fn online_scores(m: &LoadedModel, c: &crate::online::OnlineCustomer) -> ScoresResponse {
-    let nf = m.snapshot.feature_names.len();
-    let s = &c.values[nf..nf + m.snapshot.score_names.len()];
-    ScoresResponse {
-        customer_id: c.record.id.clone(),
-        churn_probability: s[0],
-        horizon_days: m.manifest.horizon_days,
-        p_alive: s[1],
-        expected_purchases: s[2],
-        clv: s[3],
-        top_affinities: top_affinities(m, &s[4..]),
-        tier: c.record.tier.clone(),
-        points_balance: c.record.points_balance,
-        churn_reasons: c.record.churn_reasons.clone(),
-        source: "online",
-    }
+fn snapshot_scores(m: &LoadedModel, i: usize) -> ScoresResponse {
+    scores_response(m, m.record(i), m.snapshot.values(i), "snapshot")
 }
 
 #[utoipa::path(
@@ -122,7 +115,7 @@ pub async fn scores(
 ) -> Result<Json<ScoresResponse>, Problem> {
     let m = state.model();
     if let Some(c) = m.online.get(&id) {
-        return Ok(Json(online_scores(&m, &c)));
+        return Ok(Json(scores_response(&m, &c.record, &c.values, "online")));
     }
     let i = customer_index(&m, &id)?;
     Ok(Json(snapshot_scores(&m, i)))
