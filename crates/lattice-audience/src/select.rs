@@ -200,7 +200,9 @@ impl<'a> Source<'a> {
         let bits = self.index.consent[i];
         match self.withdrawn.and_then(|w| w.get(&(i as u32))) {
             Some(w) => {
-                bits & !(u8::from(w[0]) * EMAIL | u8::from(w[1]) * SMS | u8::from(w[2]) * PUSH)
+                bits & !((u8::from(w[0]) * EMAIL)
+                    | (u8::from(w[1]) * SMS)
+                    | (u8::from(w[2]) * PUSH))
             }
             None => bits,
         }
