@@ -38,6 +38,14 @@ fn bench(c: &mut Criterion) {
             black_box(v.len())
         })
     });
+    c.bench_function("rank + JSON written directly (what the server does)", |b| {
+        b.iter(|| {
+            let mut v = Vec::with_capacity(3072);
+            m.catalog
+                .rank_json(black_box(&customer), &ctx, &opts, &mut v);
+            black_box(v.len())
+        })
+    });
     // The same call through the router with its middleware (auth, metrics, limits), no socket.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -75,9 +83,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut s = Scratch::default();
             let cust = m.customer(i, &mut s);
-            let d = m.catalog.rank(&cust, &ctx, &opts);
-            let mut v = Vec::with_capacity(4096);
-            serde_json::to_writer(&mut v, &d).unwrap();
+            let mut v = Vec::with_capacity(3072);
+            m.catalog.rank_json(&cust, &ctx, &opts, &mut v);
             black_box(v.len())
         })
     });
