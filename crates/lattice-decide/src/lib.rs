@@ -156,7 +156,10 @@ pub use assess::ActionInfo;
 pub use catalog::{Catalog, slug};
 pub use channel::{Channel, PerChannel};
 pub use error::{CatalogError, CatalogErrorKind, Position};
-pub use input::{Contact, Context, Customer, HOURS_PER_WEEK, RankOptions, Scores, SendTimeProfile};
+pub use input::{
+    Contact, Context, Customer, HOURS_PER_WEEK, RankOptions, Scores, SendTimeProfile,
+    SendTimeSource,
+};
 pub use kind::Kind;
 pub use output::{Decision, Exclusion, ExclusionRule, RankedAction};
 pub use rank::{rank, rank_json};

@@ -1,14 +1,14 @@
 //! Ranking: screen every action through the rules (cheapest first), score the survivors, sort,
 //! then hand out channels best-first so the returned list never exceeds a weekly cap.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
 
 use crate::catalog::{Catalog, CompiledAction};
 use crate::cel_env::{Scope, number};
 use crate::channel::{Channel, PerChannel};
 use crate::facts::{Facts, days_before, prob};
-use crate::input::{Context, Customer, HOURS_PER_WEEK, RankOptions};
+use crate::input::{Context, Customer, HOURS_PER_WEEK, RankOptions, SendTimeProfile};
 use crate::json;
 use crate::kind::Kind;
 use crate::kinds::{self, Num, Reasons, Subject};
@@ -283,9 +283,24 @@ fn pick_channel(
         .or_else(|| action.channels.iter().copied().find(|&ch| open(ch)))
 }
 
-/// Send times computed so far, per channel, for the week horizon and the urgent one.
+/// Send times computed so far, per channel, for the week horizon and the urgent one, and the
+/// profiles asked of the customer's [`SendTimeSource`](crate::SendTimeSource).
 #[derive(Default)]
-struct SendTimes(PerChannel<[Option<DateTime<Tz>>; 2]>);
+struct SendTimes {
+    at: PerChannel<[Option<DateTime<Tz>>; 2]>,
+    profiles: PerChannel<Lazy>,
+}
+
+/// A profile from the source: not asked yet, none, or the one it wrote.
+// Large on purpose: it lives on the stack for one call, where a `Box` would be an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Default)]
+enum Lazy {
+    #[default]
+    Unasked,
+    Absent,
+    Written(SendTimeProfile),
+}
 
 fn pick(
     action: &CompiledAction,
@@ -296,20 +311,39 @@ fn pick(
 ) -> Pick {
     let on_now = s.context.channel == Some(ch);
     let urgent = action.kind.is_urgent();
-    let slot = &mut send_times.0.get_mut(ch)[usize::from(urgent)];
+    let SendTimes { at, profiles } = send_times;
+    let slot = &mut at.get_mut(ch)[usize::from(urgent)];
     let when = *slot.get_or_insert_with(|| {
         let horizon = if urgent {
             s.catalog.tuning.urgent_horizon_hours
         } else {
             HOURS_PER_WEEK as u32
         };
-        send_at(
-            s.facts.local_now,
-            *s.customer.send_time.get(ch),
-            s.catalog.policy.quiet,
-            on_now,
-            horizon,
-        )
+        let quiet = s.catalog.policy.quiet;
+        let local_now = s.facts.local_now;
+        let profile = match (s.customer.send_time.get(ch), s.customer.send_time_source) {
+            (Some(p), _) => Some(*p),
+            // Sent now whatever the profile: not worth computing.
+            (None, _) if on_now && !quiet.contains(local_now.hour()) => None,
+            (None, None) => None,
+            (None, Some(source)) => {
+                let lazy = profiles.get_mut(ch);
+                if let Lazy::Unasked = lazy {
+                    // Written in place: a profile is 1.3 KB.
+                    *lazy = Lazy::Written([0.0; HOURS_PER_WEEK]);
+                    if let Lazy::Written(p) = lazy
+                        && !source.profile(ch, p)
+                    {
+                        *lazy = Lazy::Absent;
+                    }
+                }
+                match lazy {
+                    Lazy::Written(p) => Some(&*p),
+                    _ => None,
+                }
+            }
+        };
+        send_at(local_now, profile, quiet, on_now, horizon)
     });
     Pick {
         index: c.index,

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use lattice_data::actions::{Action, ActionCatalog, Policy};
 use lattice_decide::{
     Catalog, Channel, Contact, Context, Customer, HOURS_PER_WEEK, Kind, PerChannel, RankOptions,
-    Scores, SendTimeProfile, rank,
+    Scores, SendTimeProfile, SendTimeSource, rank,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -226,6 +226,22 @@ impl World {
     }
 }
 
+/// Send-time profiles on demand: `profile` on email and push, none on SMS.
+#[derive(Debug)]
+struct Source<'a>(Option<&'a SendTimeProfile>);
+
+impl SendTimeSource for Source<'_> {
+    fn profile(&self, channel: Channel, out: &mut SendTimeProfile) -> bool {
+        match (channel, self.0) {
+            (Channel::Email | Channel::Push, Some(p)) => {
+                *out = *p;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 fn check(w: &World) -> Result<(), TestCaseError> {
     let spec = w.catalog();
     let catalog = Catalog::compile(&spec, &settings(), &variables(), &categories())
@@ -281,6 +297,7 @@ fn check(w: &World) -> Result<(), TestCaseError> {
             sms: None,
             push: profile.as_deref(),
         },
+        send_time_source: None,
     };
     let context = Context {
         now,
@@ -306,6 +323,15 @@ fn check(w: &World) -> Result<(), TestCaseError> {
         &rank(&catalog, &customer, &context, &flipped).actions,
         &d.actions
     );
+
+    // The same profiles from a source, computed on demand: the same decision.
+    let source = Source(profile.as_deref());
+    let lazy = Customer {
+        send_time: PerChannel::default(),
+        send_time_source: Some(&source),
+        ..customer
+    };
+    prop_assert_eq!(&rank(&catalog, &lazy, &context, &options), &d);
 
     // The JSON writer writes what serialising the decision writes, byte for byte.
     let mut json = b"[".to_vec();
