@@ -53,7 +53,9 @@ pub(crate) fn write_decision(
         out.extend_from_slice(b",\"score\":");
         float(out, p.score);
         out.extend_from_slice(b",\"payload\":");
-        payload(out, action, &kinds::personalise(action, s));
+        let mut personal = kinds::personalise(action, s);
+        personal.sort();
+        payload(out, action, &personal);
         out.extend_from_slice(b",\"send_at\":");
         let t = p.send_at.fixed_offset();
         match Rfc3339::new(&t) {
@@ -84,8 +86,8 @@ pub(crate) fn write_decision(
     out.push(b'}');
 }
 
-/// The personalisation merged with the action's own payload (which wins on a shared key), keys
-/// sorted: both lists are sorted, so one merge pass.
+/// The personalisation (sorted) merged with the action's own payload (which wins on a shared
+/// key), keys sorted: both lists are sorted, so one merge pass.
 fn payload(out: &mut Vec<u8>, action: &CompiledAction, personal: &Personal<'_>) {
     out.push(b'{');
     let mut first = true;

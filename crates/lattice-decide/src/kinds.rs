@@ -405,8 +405,7 @@ impl PValue<'_> {
 /// Most entries a kind personalises with.
 const MAX_PERSONAL: usize = 6;
 
-/// A kind's personalisation, sorted by key (the order a JSON object map keeps), without the
-/// action's own payload.
+/// A kind's personalisation, without the action's own payload.
 #[derive(Debug, Default)]
 pub(crate) struct Personal<'s> {
     entries: [Option<(&'static str, PValue<'s>)>; MAX_PERSONAL],
@@ -414,44 +413,43 @@ pub(crate) struct Personal<'s> {
 }
 
 impl<'s> Personal<'s> {
-    /// Sets `key` (replacing an earlier value), keeping the keys sorted.
+    /// Sets `key` (replacing an earlier value).
     fn put(&mut self, key: &'static str, value: PValue<'s>) {
-        let at = self.entries[..self.len]
-            .iter()
-            .position(|e| e.as_ref().is_some_and(|(k, _)| *k >= key))
-            .unwrap_or(self.len);
-        if at < self.len
-            && let Some((k, v)) = &mut self.entries[at]
-            && *k == key
-        {
-            *v = value;
-            return;
+        for (k, v) in self.entries[..self.len].iter_mut().flatten() {
+            if *k == key {
+                *v = value;
+                return;
+            }
         }
         debug_assert!(
             self.len < MAX_PERSONAL,
             "a kind personalises with too many keys"
         );
-        if self.len == MAX_PERSONAL {
-            return;
+        if let Some(slot) = self.entries.get_mut(self.len) {
+            *slot = Some((key, value));
+            self.len += 1;
         }
-        self.entries[at..=self.len].rotate_right(1);
-        self.entries[at] = Some((key, value));
-        self.len += 1;
     }
 
-    /// The entries, sorted by key.
+    /// Sorts the entries by key: the order a JSON object map keeps.
+    pub(crate) fn sort(&mut self) {
+        self.entries[..self.len].sort_unstable_by_key(|e| e.as_ref().map(|(k, _)| *k));
+    }
+
+    /// The entries, in the order they were put or, after [`Self::sort`], by key.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&'static str, &PValue<'s>)> + '_ {
         self.entries[..self.len]
             .iter()
-            .filter_map(|e| e.as_ref().map(|(k, v)| (*k, v)))
+            .flatten()
+            .map(|(k, v)| (*k, v))
     }
 
     /// As a JSON object, with the action's own payload merged over it.
     pub(crate) fn into_map(self, action: &CompiledAction) -> Map<String, Value> {
-        let mut p: Map<String, Value> = self
-            .iter()
-            .map(|(k, v)| (k.to_owned(), v.to_value()))
-            .collect();
+        let mut p = Map::new();
+        for (k, v) in self.iter() {
+            p.insert(k.to_owned(), v.to_value());
+        }
         for (k, v) in &action.payload {
             p.insert(k.clone(), v.clone());
         }
