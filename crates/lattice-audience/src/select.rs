@@ -183,6 +183,7 @@ impl<'a> Source<'a> {
             last_purchase_at: at(rec.last_purchase_us),
             contacts,
             send_time: PerChannel::default(),
+            send_time_source: None,
         }
     }
 

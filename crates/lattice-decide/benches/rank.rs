@@ -249,6 +249,18 @@ fn bench_rank(c: &mut Criterion) {
             )
         })
     });
+    c.bench_function("rank 30 actions, limit 5, written as JSON", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(4096);
+            catalog.rank_json(
+                black_box(&customer),
+                black_box(&context),
+                &options,
+                &mut out,
+            );
+            out
+        })
+    });
     let explain = RankOptions {
         explain: true,
         ..options

@@ -10,7 +10,7 @@ use crate::channel::Channel;
 use crate::facts::{Facts, days_before};
 use crate::input::{Context, Customer, RankOptions};
 use crate::kind::Kind;
-use crate::kinds::Subject;
+use crate::kinds::{Reasons, Subject};
 use crate::output::ExclusionRule;
 use crate::rank::{reason_codes, screen};
 
@@ -120,7 +120,9 @@ impl Catalog {
             context,
             facts: &facts,
         };
-        reason_codes(&self.actions[index], &subject)
+        let mut reasons = Reasons::default();
+        reason_codes(&self.actions[index], &subject, &mut reasons);
+        reasons.to_vec()
     }
 }
 

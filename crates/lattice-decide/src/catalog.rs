@@ -87,6 +87,10 @@ pub(crate) struct CompiledAction {
     pub(crate) promotional: bool,
     pub(crate) rule: Option<Rule>,
     pub(crate) payload: Map<String, Value>,
+    /// The same payload as JSON, `(key, "\"key\":value")` sorted by key, for the writer.
+    pub(crate) payload_json: Vec<(String, String)>,
+    /// `{"id":…,"name":…,"kind":"…","channel":"`: how a ranked action's JSON starts.
+    pub(crate) json_head: String,
     pub(crate) record: ActionRecord,
 }
 
@@ -256,6 +260,18 @@ impl Catalog {
                     Some(rule)
                 }
             };
+            let payload = a
+                .payload
+                .as_ref()
+                .map(toml_table_to_json)
+                .unwrap_or_default();
+            let payload_json = payload_entries(&payload);
+            let json_head = format!(
+                "{{\"id\":{},\"name\":{},\"kind\":\"{}\",\"channel\":\"",
+                json_string(&a.id),
+                json_string(&a.name),
+                kind.as_str()
+            );
             actions.push(CompiledAction {
                 id: a.id.clone(),
                 name: a.name.clone(),
@@ -272,11 +288,9 @@ impl Catalog {
                     .promotional
                     .unwrap_or_else(|| kind.promotional_by_default()),
                 rule,
-                payload: a
-                    .payload
-                    .as_ref()
-                    .map(toml_table_to_json)
-                    .unwrap_or_default(),
+                payload,
+                payload_json,
+                json_head,
                 record,
             });
         }
@@ -333,6 +347,25 @@ impl Catalog {
     pub fn tuning(&self) -> &Tuning {
         &self.tuning
     }
+}
+
+/// A string as a JSON string literal.
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// A payload's entries written once as JSON (`"key":value`), sorted by key, which is the order
+/// a JSON object map keeps and the order the writer merges the personalisation in.
+fn payload_entries(payload: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut entries: Vec<(String, String)> = payload
+        .iter()
+        .map(|(k, v)| {
+            let value = serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned());
+            (k.clone(), format!("{}:{value}", json_string(k)))
+        })
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries
 }
 
 fn compile_policy(catalog: &ActionCatalog) -> Result<CompiledPolicy, CatalogError> {

@@ -62,6 +62,16 @@ pub struct Customer<'a> {
     pub contacts: &'a [Contact<'a>],
     /// Send-time profile per channel, when the customer has one.
     pub send_time: PerChannel<Option<&'a SendTimeProfile>>,
+    /// Where the profiles of the channels without one in `send_time` come from, computed only
+    /// for the channels a ranked action goes out on (and not at all when it goes out now).
+    pub send_time_source: Option<&'a dyn SendTimeSource>,
+}
+
+/// Send-time profiles computed on demand: [`rank`](crate::rank) asks for a channel's profile
+/// only when a ranked action needs a send time on it, at most once per channel.
+pub trait SendTimeSource: std::fmt::Debug + Sync {
+    /// Writes the customer's profile on `channel` into `profile`; `false` without one.
+    fn profile(&self, channel: Channel, profile: &mut SendTimeProfile) -> bool;
 }
 
 impl Default for Customer<'_> {
@@ -81,6 +91,7 @@ impl Default for Customer<'_> {
             last_purchase_at: None,
             contacts: &[],
             send_time: PerChannel::default(),
+            send_time_source: None,
         }
     }
 }

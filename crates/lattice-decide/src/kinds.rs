@@ -2,7 +2,9 @@
 //! what personalises the message, and the reason codes. The crate docs summarise the rules.
 
 use chrono::{Datelike, NaiveDate};
-use serde_json::{Map, Value, json};
+use std::fmt;
+
+use serde_json::{Map, Value};
 
 use crate::catalog::{Catalog, CompiledAction};
 use crate::facts::{Categories, Facts, amount};
@@ -17,7 +19,7 @@ pub(crate) struct Subject<'s> {
     pub(crate) facts: &'s Facts<'s>,
 }
 
-impl Subject<'_> {
+impl<'s> Subject<'s> {
     fn feature(&self, index: Option<usize>) -> Option<f64> {
         let v = *self.customer.values.get(index?)?;
         v.is_finite().then_some(v)
@@ -45,7 +47,7 @@ impl Subject<'_> {
     }
 
     /// The category the customer buys most (purchase shares), else their strongest affinity.
-    fn favourite_category(&self) -> Option<&str> {
+    fn favourite_category(&self) -> Option<&'s str> {
         let refs = &self.catalog.features;
         let by_share = refs
             .share
@@ -73,7 +75,7 @@ impl Subject<'_> {
         Ok(a)
     }
 
-    fn category_name(&self, c: usize) -> &str {
+    fn category_name(&self, c: usize) -> &'s str {
         &self.catalog.categories[c]
     }
 }
@@ -230,28 +232,28 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// Personalisation for the message; the action's own payload wins on a shared key.
-pub(crate) fn personalise(action: &CompiledAction, s: &Subject<'_>) -> Map<String, Value> {
+/// Personalisation for the message; the action's own payload is merged over it (and wins on a
+/// shared key) when the answer is written.
+pub(crate) fn personalise<'s>(action: &CompiledAction, s: &Subject<'s>) -> Personal<'s> {
+    use PValue::{Float, Int, Names, Str};
     let f = s.facts;
     let t = &s.catalog.tuning;
-    let mut p = Map::new();
-    let mut put = |k: &str, v: Value| {
-        p.insert(k.to_owned(), v);
-    };
+    let mut p = Personal::default();
+    let mut put = |k: &'static str, v: PValue<'s>| p.put(k, v);
     match action.kind {
         Kind::EarlyAccess | Kind::InsiderPreview => {
             if let Some(c) = s.target_category(action) {
-                put("category", json!(s.category_name(c)));
+                put("category", Str(s.category_name(c)));
             }
             if action.kind == Kind::InsiderPreview
                 && let Some(tier) = f.tier
             {
-                put("tier", json!(tier));
+                put("tier", Str(tier));
             }
         }
         Kind::Discovery => {
             if let Some(c) = s.target_category(action) {
-                put("category", json!(s.category_name(c)));
+                put("category", Str(s.category_name(c)));
             }
             let n = s.n_categories();
             let top: Vec<&str> = s
@@ -260,153 +262,274 @@ pub(crate) fn personalise(action: &CompiledAction, s: &Subject<'_>) -> Map<Strin
                 .into_iter()
                 .map(|c| s.category_name(c))
                 .collect();
-            put("top_categories", json!(top));
+            put("top_categories", Names(top));
         }
         Kind::ProgressNudge => {
             if let Some(tier) = f.tier {
-                put("tier", json!(tier));
+                put("tier", Str(tier));
             }
             if let Some((next, to_go)) = f.next_tier {
-                put("next_tier", json!(next.name));
-                put("amount_to_go", json!(round2(to_go)));
-                put("currency", json!(s.catalog.currency));
+                put("next_tier", Str(&next.name));
+                put("amount_to_go", Float(round2(to_go)));
+                put("currency", Str(&s.catalog.currency));
                 if let Some(r) = &next.reward {
-                    put("reward", json!(r));
+                    put("reward", Str(r));
                 }
             }
         }
         Kind::SurpriseDelight => {
             let points =
                 ((f.clv * t.delight_points_per_clv / 50.0).round() * 50.0).clamp(100.0, 1000.0);
-            put("suggested_points", json!(points));
+            put("suggested_points", Float(points));
             if let Some(d) = f.days_since_purchase {
-                put("days_since_purchase", json!(d.floor()));
+                put("days_since_purchase", Float(d.floor()));
             }
         }
         Kind::TierExperience => {
             if let Some(tier) = f.tier {
-                put("tier", json!(tier));
+                put("tier", Str(tier));
             }
             if let Some(reward) = f
                 .tier_index
                 .and_then(|i| s.catalog.tiers.get(i))
                 .and_then(|t| t.reward.as_ref())
             {
-                put("tier_reward", json!(reward));
+                put("tier_reward", Str(reward));
             }
             if let Some((next, _)) = f.next_tier {
-                put("next_tier", json!(next.name));
+                put("next_tier", Str(&next.name));
             }
         }
         Kind::CartReminder => {
             let refs = &s.catalog.features;
-            let viewed = s.context.category.map(str::to_owned).or_else(|| {
+            let viewed = s.context.category.or_else(|| {
                 refs.view_share
                     .iter()
                     .enumerate()
                     .filter_map(|(c, i)| Some((c, s.feature(*i)?)))
                     .filter(|(_, v)| *v > 0.0)
                     .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-                    .map(|(c, _)| s.category_name(c).to_owned())
+                    .map(|(c, _)| s.category_name(c))
             });
             if let Some(c) = viewed {
-                put("category", json!(c));
+                put("category", Str(c));
             }
             if let Some(v) = s.feature(refs.carts_30d) {
-                put("carts_30d", json!(v));
+                put("carts_30d", Float(v));
             }
             if let Some(v) = s.feature(refs.views_30d) {
-                put("views_30d", json!(v));
+                put("views_30d", Float(v));
             }
         }
         Kind::PostPurchase => {
-            put("message", json!("check_in"));
+            put("message", Str("check_in"));
             if let Some(d) = f.days_since_purchase {
-                put("days_since_purchase", json!(d.floor()));
+                put("days_since_purchase", Float(d.floor()));
             }
             if let Some(c) = s.favourite_category() {
-                put("favourite_category", json!(c));
+                put("favourite_category", Str(c));
             }
         }
         Kind::WinBack => {
             if let Some(d) = f.days_since_purchase {
-                put("days_since_purchase", json!(d.floor()));
+                put("days_since_purchase", Float(d.floor()));
             }
             if let Some(c) = s.favourite_category() {
-                put("favourite_category", json!(c));
+                put("favourite_category", Str(c));
             }
         }
         Kind::PointsExpiry => {
-            put("points_balance", json!(amount(s.customer.points_balance)));
+            put("points_balance", Float(amount(s.customer.points_balance)));
         }
         Kind::Birthday => {
             let steps = f.tier_index.map_or(1, |i| i + 1) as f64;
-            put("reward_points", json!(t.birthday_points_per_tier * steps));
+            put("reward_points", Float(t.birthday_points_per_tier * steps));
             if let Some(tier) = f.tier {
-                put("tier", json!(tier));
+                put("tier", Str(tier));
             }
             if let Some(c) = s.favourite_category() {
-                put("favourite_category", json!(c));
+                put("favourite_category", Str(c));
             }
         }
         Kind::Gratitude => {
             if let Some((years, _)) = s.customer.signup_date.and_then(|d| anniversary(d, f.today)) {
-                put("years", json!(years));
+                put("years", Int(i64::from(years)));
             }
             if let Some(orders) = s.feature(s.catalog.features.frequency) {
-                put("orders", json!(orders));
+                put("orders", Float(orders));
             }
             if let Some(c) = s.favourite_category() {
-                put("favourite_category", json!(c));
+                put("favourite_category", Str(c));
             }
         }
         Kind::ServiceRecovery => {
             if let Some(d) = f.days_since_negative {
-                put("days_since_negative", json!(d.floor()));
+                put("days_since_negative", Float(d.floor()));
             }
         }
         Kind::Custom => {
             if let Some(c) = action.category {
-                put("category", json!(s.category_name(c)));
+                put("category", Str(s.category_name(c)));
             }
         }
-    }
-    for (k, v) in &action.payload {
-        p.insert(k.clone(), v.clone());
     }
     p
 }
 
-/// A number in a reason code: integers bare, the rest with two decimals.
-pub(crate) fn num(x: f64) -> String {
-    // Integer arithmetic: `{:.2}` on a float takes the slow exact-decimal path.
-    let cents = (x * 100.0).round();
-    if !cents.is_finite() || cents.abs() >= 1e15 {
-        return format!("{x:.2}");
+/// A personalisation value, borrowed from the catalog, the customer or the context.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum PValue<'s> {
+    Str(&'s str),
+    /// A JSON number (`null` when not finite, as `serde_json` writes it).
+    Float(f64),
+    Int(i64),
+    Names(Vec<&'s str>),
+}
+
+impl PValue<'_> {
+    fn to_value(&self) -> Value {
+        match self {
+            PValue::Str(s) => Value::String((*s).to_owned()),
+            PValue::Float(x) => Value::from(*x),
+            PValue::Int(i) => Value::from(*i),
+            PValue::Names(names) => Value::Array(
+                names
+                    .iter()
+                    .map(|n| Value::String((*n).to_owned()))
+                    .collect(),
+            ),
+        }
     }
-    let c = cents as i64;
-    let sign = if c < 0 { "-" } else { "" };
-    let c = c.unsigned_abs();
-    if c.is_multiple_of(100) {
-        format!("{sign}{}", c / 100)
-    } else {
-        format!("{sign}{}.{:02}", c / 100, c % 100)
+}
+
+/// Most entries a kind personalises with.
+const MAX_PERSONAL: usize = 6;
+
+/// A kind's personalisation, without the action's own payload.
+#[derive(Debug, Default)]
+pub(crate) struct Personal<'s> {
+    entries: [Option<(&'static str, PValue<'s>)>; MAX_PERSONAL],
+    len: usize,
+}
+
+impl<'s> Personal<'s> {
+    /// Sets `key` (replacing an earlier value).
+    fn put(&mut self, key: &'static str, value: PValue<'s>) {
+        for (k, v) in self.entries[..self.len].iter_mut().flatten() {
+            if *k == key {
+                *v = value;
+                return;
+            }
+        }
+        debug_assert!(
+            self.len < MAX_PERSONAL,
+            "a kind personalises with too many keys"
+        );
+        if let Some(slot) = self.entries.get_mut(self.len) {
+            *slot = Some((key, value));
+            self.len += 1;
+        }
+    }
+
+    /// Sorts the entries by key: the order a JSON object map keeps.
+    pub(crate) fn sort(&mut self) {
+        self.entries[..self.len].sort_unstable_by_key(|e| e.as_ref().map(|(k, _)| *k));
+    }
+
+    /// The entries, in the order they were put or, after [`Self::sort`], by key.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'static str, &PValue<'s>)> + '_ {
+        self.entries[..self.len]
+            .iter()
+            .flatten()
+            .map(|(k, v)| (*k, v))
+    }
+
+    /// As a JSON object, with the action's own payload merged over it.
+    pub(crate) fn into_map(self, action: &CompiledAction) -> Map<String, Value> {
+        let mut p = Map::new();
+        for (k, v) in self.iter() {
+            p.insert(k.to_owned(), v.to_value());
+        }
+        for (k, v) in &action.payload {
+            p.insert(k.clone(), v.clone());
+        }
+        p
+    }
+}
+
+/// A number in a reason code: integers bare, the rest with two decimals.
+pub(crate) struct Num(pub(crate) f64);
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = self.0;
+        // Integer arithmetic: `{:.2}` on a float takes the slow exact-decimal path.
+        let cents = (x * 100.0).round();
+        if !cents.is_finite() || cents.abs() >= 1e15 {
+            return write!(f, "{x:.2}");
+        }
+        let c = cents as i64;
+        let sign = if c < 0 { "-" } else { "" };
+        let c = c.unsigned_abs();
+        if c.is_multiple_of(100) {
+            write!(f, "{sign}{}", c / 100)
+        } else {
+            write!(f, "{sign}{}.{:02}", c / 100, c % 100)
+        }
+    }
+}
+
+/// The reason codes of one action, in one string: no allocation per code, and the buffer is
+/// reused from action to action.
+#[derive(Debug, Default)]
+pub(crate) struct Reasons {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Reasons {
+    pub(crate) fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    pub(crate) fn push(&mut self, code: fmt::Arguments<'_>) {
+        match code.as_str() {
+            Some(text) => self.text.push_str(text),
+            None => {
+                let _ = fmt::Write::write_fmt(&mut self.text, code);
+            }
+        }
+        self.ends.push(self.text.len());
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let code = &self.text[start..end];
+            start = end;
+            code
+        })
+    }
+
+    pub(crate) fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_owned).collect()
     }
 }
 
 /// Reason codes: the scores, features and rules behind the action.
-pub(crate) fn reasons(action: &CompiledAction, s: &Subject<'_>, out: &mut Vec<String>) {
+pub(crate) fn reasons(action: &CompiledAction, s: &Subject<'_>, out: &mut Reasons) {
     let f = s.facts;
-    let affinity = |out: &mut Vec<String>, c: usize| {
-        out.push(format!(
+    let affinity = |out: &mut Reasons, c: usize| {
+        out.push(format_args!(
             "affinity_{}={}",
             s.catalog.category_slugs[c],
-            num(s.categories().affinity(c))
+            Num(s.categories().affinity(c))
         ));
     };
-    let tier = |out: &mut Vec<String>| {
+    let tier = |out: &mut Reasons| {
         if let Some(t) = f.tier {
-            out.push(format!("tier={t}"));
+            out.push(format_args!("tier={t}"));
         }
     };
     match action.kind {
@@ -422,15 +545,15 @@ pub(crate) fn reasons(action: &CompiledAction, s: &Subject<'_>, out: &mut Vec<St
             tier(out);
         }
         Kind::ProgressNudge => {
-            out.push("close_to_next_tier".into());
+            out.push(format_args!("close_to_next_tier"));
             if let Some((_, to_go)) = f.next_tier {
-                out.push(format!("to_next_tier={}", num(round2(to_go))));
+                out.push(format_args!("to_next_tier={}", Num(round2(to_go))));
             }
         }
         Kind::SurpriseDelight => {
-            out.push(format!("clv={}", num(round2(f.clv))));
+            out.push(format_args!("clv={}", Num(round2(f.clv))));
             if let Some(d) = f.days_since_purchase {
-                out.push(format!("days_since_purchase={}", d.floor()));
+                out.push(format_args!("days_since_purchase={}", d.floor()));
             }
         }
         Kind::TierExperience => tier(out),
@@ -438,31 +561,31 @@ pub(crate) fn reasons(action: &CompiledAction, s: &Subject<'_>, out: &mut Vec<St
             let refs = &s.catalog.features;
             for (name, i) in [("carts_30d", refs.carts_30d), ("views_30d", refs.views_30d)] {
                 if let Some(v) = s.feature(i) {
-                    out.push(format!("{name}={}", num(v)));
+                    out.push(format_args!("{name}={}", Num(v)));
                 }
             }
         }
         Kind::PostPurchase => {
             if let Some(d) = f.days_since_purchase {
-                out.push(format!("days_since_purchase={}", d.floor()));
+                out.push(format_args!("days_since_purchase={}", d.floor()));
             }
         }
         Kind::WinBack | Kind::PointsExpiry => {
             if action.kind == Kind::PointsExpiry {
-                out.push(format!(
+                out.push(format_args!(
                     "points_balance={}",
-                    num(amount(s.customer.points_balance))
+                    Num(amount(s.customer.points_balance))
                 ));
             }
-            out.push(format!("churn_probability={}", num(f.churn)));
-            out.push(format!("p_alive={}", num(f.p_alive)));
+            out.push(format_args!("churn_probability={}", Num(f.churn)));
+            out.push(format_args!("p_alive={}", Num(f.p_alive)));
         }
-        Kind::Birthday => out.push("birth_month".into()),
-        Kind::Gratitude => out.push("signup_anniversary".into()),
+        Kind::Birthday => out.push(format_args!("birth_month")),
+        Kind::Gratitude => out.push(format_args!("signup_anniversary")),
         Kind::ServiceRecovery => {
-            out.push("recent_negative_moment".into());
+            out.push(format_args!("recent_negative_moment"));
             if let Some(d) = f.days_since_negative {
-                out.push(format!("days_since_negative={}", d.floor()));
+                out.push(format_args!("days_since_negative={}", d.floor()));
             }
         }
         Kind::Custom => {
@@ -502,6 +625,7 @@ mod tests {
 
     #[test]
     fn numbers_in_reasons() {
+        let num = |x: f64| Num(x).to_string();
         assert_eq!(num(3.0), "3");
         assert_eq!(num(0.41234), "0.41");
         assert_eq!(num(0.4), "0.40");
@@ -509,5 +633,7 @@ mod tests {
         assert_eq!(num(1200.0), "1200");
         assert_eq!(num(0.001), "0");
         assert_eq!(num(f64::NAN), "NaN");
+        assert_eq!(num(f64::INFINITY), "inf");
+        assert_eq!(num(-1e20), "-100000000000000000000.00");
     }
 }

@@ -142,6 +142,7 @@ mod channel;
 mod error;
 mod facts;
 mod input;
+mod json;
 mod kind;
 mod kinds;
 mod output;
@@ -155,10 +156,13 @@ pub use assess::ActionInfo;
 pub use catalog::{Catalog, slug};
 pub use channel::{Channel, PerChannel};
 pub use error::{CatalogError, CatalogErrorKind, Position};
-pub use input::{Contact, Context, Customer, HOURS_PER_WEEK, RankOptions, Scores, SendTimeProfile};
+pub use input::{
+    Contact, Context, Customer, HOURS_PER_WEEK, RankOptions, Scores, SendTimeProfile,
+    SendTimeSource,
+};
 pub use kind::Kind;
 pub use output::{Decision, Exclusion, ExclusionRule, RankedAction};
-pub use rank::rank;
+pub use rank::{rank, rank_json};
 pub use tuning::Tuning;
 
 impl Catalog {
@@ -170,6 +174,17 @@ impl Catalog {
         options: &RankOptions,
     ) -> Decision {
         rank(self, customer, context, options)
+    }
+
+    /// [`rank_json`] as a method: the decision appended to `out` as JSON.
+    pub fn rank_json(
+        &self,
+        customer: &Customer<'_>,
+        context: &Context<'_>,
+        options: &RankOptions,
+        out: &mut Vec<u8>,
+    ) {
+        rank_json(self, customer, context, options, out)
     }
 }
 

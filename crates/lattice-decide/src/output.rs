@@ -45,41 +45,61 @@ pub struct RankedAction {
 /// `fmt` a character at a time: the formatting was a visible share of a decision's cost. Times
 /// with fractional seconds or offsets in seconds, which send times never have, go to chrono.
 fn rfc3339<S: serde::Serializer>(t: &DateTime<FixedOffset>, s: S) -> Result<S::Ok, S::Error> {
-    use chrono::{Datelike, Timelike};
-    let offset = t.offset().local_minus_utc();
-    let year = t.year();
-    if t.nanosecond() != 0 || offset % 60 != 0 || !(0..=9999).contains(&year) {
-        return t.serialize(s);
+    match Rfc3339::new(t) {
+        // Only ASCII digits and separators were written.
+        Some(r) => s.serialize_str(r.as_str()),
+        None => t.serialize(s),
     }
-    let mut b = *b"0000-00-00T00:00:00+00:00";
-    let mut put = |at: usize, v: u32, width: usize| {
-        let mut v = v;
-        for i in (0..width).rev() {
-            b[at + i] = b'0' + (v % 10) as u8;
-            v /= 10;
+}
+
+/// A time written as chrono's RFC 3339 serialisation writes it, when it has whole seconds and
+/// an offset in whole minutes (`None` otherwise: leave those to chrono).
+pub(crate) struct Rfc3339 {
+    bytes: [u8; 25],
+    len: usize,
+}
+
+impl Rfc3339 {
+    pub(crate) fn new(t: &DateTime<FixedOffset>) -> Option<Rfc3339> {
+        use chrono::{Datelike, Timelike};
+        let offset = t.offset().local_minus_utc();
+        let year = t.year();
+        if t.nanosecond() != 0 || offset % 60 != 0 || !(0..=9999).contains(&year) {
+            return None;
         }
-    };
-    put(0, year as u32, 4);
-    put(5, t.month(), 2);
-    put(8, t.day(), 2);
-    put(11, t.hour(), 2);
-    put(14, t.minute(), 2);
-    put(17, t.second(), 2);
-    let minutes = offset.unsigned_abs() / 60;
-    put(20, minutes / 60, 2);
-    put(23, minutes % 60, 2);
-    if offset < 0 {
-        b[19] = b'-';
+        let mut b = *b"0000-00-00T00:00:00+00:00";
+        let mut put = |at: usize, v: u32, width: usize| {
+            let mut v = v;
+            for i in (0..width).rev() {
+                b[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, year as u32, 4);
+        put(5, t.month(), 2);
+        put(8, t.day(), 2);
+        put(11, t.hour(), 2);
+        put(14, t.minute(), 2);
+        put(17, t.second(), 2);
+        let minutes = offset.unsigned_abs() / 60;
+        put(20, minutes / 60, 2);
+        put(23, minutes % 60, 2);
+        if offset < 0 {
+            b[19] = b'-';
+        }
+        // chrono writes a zero offset as `Z`.
+        let len = if offset == 0 {
+            b[19] = b'Z';
+            20
+        } else {
+            b.len()
+        };
+        Some(Rfc3339 { bytes: b, len })
     }
-    // chrono writes a zero offset as `Z`.
-    let len = if offset == 0 {
-        b[19] = b'Z';
-        20
-    } else {
-        b.len()
-    };
-    // Only ASCII digits and separators were written.
-    s.serialize_str(std::str::from_utf8(&b[..len]).unwrap_or_default())
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
 }
 
 /// An action left out, and why.

@@ -1,16 +1,17 @@
 //! Ranking: screen every action through the rules (cheapest first), score the survivors, sort,
 //! then hand out channels best-first so the returned list never exceeds a weekly cap.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
 
 use crate::catalog::{Catalog, CompiledAction};
 use crate::cel_env::{Scope, number};
 use crate::channel::{Channel, PerChannel};
 use crate::facts::{Facts, days_before, prob};
-use crate::input::{Context, Customer, HOURS_PER_WEEK, RankOptions};
+use crate::input::{Context, Customer, HOURS_PER_WEEK, RankOptions, SendTimeProfile};
+use crate::json;
 use crate::kind::Kind;
-use crate::kinds::{self, Subject, num};
+use crate::kinds::{self, Num, Reasons, Subject};
 use crate::output::{Decision, Exclusion, ExclusionRule, RankedAction};
 use crate::send_at::send_at;
 
@@ -21,6 +22,52 @@ pub fn rank(
     context: &Context<'_>,
     options: &RankOptions,
 ) -> Decision {
+    ranked(catalog, customer, context, options, |s, picks, excluded| {
+        let mut reasons = Reasons::default();
+        Decision {
+            customer_id: customer.id.to_owned(),
+            actions: picks.iter().map(|p| present(p, s, &mut reasons)).collect(),
+            excluded,
+        }
+    })
+}
+
+/// [`rank`], with the [`Decision`] written straight to `out` as JSON: the bytes
+/// `serde_json::to_writer(out, &rank(…))` writes (the payload's keys sorted), without
+/// building the decision first. Ids, names and the catalog's payloads are written from their
+/// JSON compiled once; the personalisation and reason codes from borrowed values.
+pub fn rank_json(
+    catalog: &Catalog,
+    customer: &Customer<'_>,
+    context: &Context<'_>,
+    options: &RankOptions,
+    out: &mut Vec<u8>,
+) {
+    ranked(catalog, customer, context, options, |s, picks, excluded| {
+        json::write_decision(out, s, picks, excluded.as_deref());
+    })
+}
+
+/// A ranked action: which, how it scored, where and when it goes.
+pub(crate) struct Pick {
+    pub(crate) index: usize,
+    pub(crate) propensity: f64,
+    pub(crate) score: f64,
+    pub(crate) channel: Channel,
+    /// The customer is on `channel` now.
+    pub(crate) on_now: bool,
+    pub(crate) send_at: DateTime<Tz>,
+}
+
+/// Screens, scores, sorts and hands out channels; `finish` turns the picks (best first) and,
+/// with `explain`, the exclusions (catalog order) into the answer.
+fn ranked<R>(
+    catalog: &Catalog,
+    customer: &Customer<'_>,
+    context: &Context<'_>,
+    options: &RankOptions,
+    finish: impl FnOnce(&Subject<'_>, &[Pick], Option<Vec<Exclusion>>) -> R,
+) -> R {
     let facts = Facts::new(catalog, customer, context);
     let subject = Subject {
         catalog,
@@ -60,11 +107,11 @@ pub fn rank(
             .get(ch)
             .map(|cap| cap.saturating_sub(*facts.sent_7d.get(ch)));
     }
-    let mut actions = Vec::with_capacity(options.limit.min(candidates.len()));
+    let mut picks = Vec::with_capacity(options.limit.min(candidates.len()));
     // One send time per channel and horizon: actions sharing them share the answer.
     let mut send_times = SendTimes::default();
     for c in &candidates {
-        if actions.len() >= options.limit {
+        if picks.len() >= options.limit {
             break;
         }
         let action = &catalog.actions[c.index];
@@ -73,7 +120,7 @@ pub fn rank(
                 if let Some(n) = left.get_mut(ch) {
                     *n -= 1;
                 }
-                actions.push(present(action, c, ch, &subject, &mut send_times));
+                picks.push(pick(action, c, ch, &subject, &mut send_times));
             }
             None => {
                 if let Some(list) = &mut excluded {
@@ -83,14 +130,11 @@ pub fn rank(
             }
         }
     }
-    Decision {
-        customer_id: customer.id.to_owned(),
-        actions,
-        excluded: excluded.map(|mut list| {
-            list.sort_by_key(|(i, _)| *i);
-            list.into_iter().map(|(_, e)| e).collect()
-        }),
-    }
+    let excluded = excluded.map(|mut list| {
+        list.sort_by_key(|(i, _)| *i);
+        list.into_iter().map(|(_, e)| e).collect()
+    });
+    finish(&subject, &picks, excluded)
 }
 
 /// An action that passed every rule.
@@ -239,56 +283,112 @@ fn pick_channel(
         .or_else(|| action.channels.iter().copied().find(|&ch| open(ch)))
 }
 
-/// Send times computed so far, per channel, for the week horizon and the urgent one.
+/// Send times computed so far, per channel, for the week horizon and the urgent one, and the
+/// profiles asked of the customer's [`SendTimeSource`](crate::SendTimeSource).
 #[derive(Default)]
-struct SendTimes(PerChannel<[Option<DateTime<Tz>>; 2]>);
+struct SendTimes {
+    at: PerChannel<[Option<DateTime<Tz>>; 2]>,
+    profiles: PerChannel<Lazy>,
+}
 
-fn present(
+/// A profile from the source: not asked yet, none, or the one it wrote.
+// Large on purpose: it lives on the stack for one call, where a `Box` would be an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Default)]
+enum Lazy {
+    #[default]
+    Unasked,
+    Absent,
+    Written(SendTimeProfile),
+}
+
+fn pick(
     action: &CompiledAction,
     c: &Candidate,
     ch: Channel,
     s: &Subject<'_>,
     send_times: &mut SendTimes,
-) -> RankedAction {
+) -> Pick {
     let on_now = s.context.channel == Some(ch);
     let urgent = action.kind.is_urgent();
-    let slot = &mut send_times.0.get_mut(ch)[usize::from(urgent)];
+    let SendTimes { at, profiles } = send_times;
+    let slot = &mut at.get_mut(ch)[usize::from(urgent)];
     let when = *slot.get_or_insert_with(|| {
         let horizon = if urgent {
             s.catalog.tuning.urgent_horizon_hours
         } else {
             HOURS_PER_WEEK as u32
         };
-        send_at(
-            s.facts.local_now,
-            *s.customer.send_time.get(ch),
-            s.catalog.policy.quiet,
-            on_now,
-            horizon,
-        )
+        let quiet = s.catalog.policy.quiet;
+        let local_now = s.facts.local_now;
+        let profile = match (s.customer.send_time.get(ch), s.customer.send_time_source) {
+            (Some(p), _) => Some(*p),
+            // Sent now whatever the profile: not worth computing.
+            (None, _) if on_now && !quiet.contains(local_now.hour()) => None,
+            (None, None) => None,
+            (None, Some(source)) => {
+                let lazy = profiles.get_mut(ch);
+                if let Lazy::Unasked = lazy {
+                    // Written in place: a profile is 1.3 KB.
+                    *lazy = Lazy::Written([0.0; HOURS_PER_WEEK]);
+                    if let Lazy::Written(p) = lazy
+                        && !source.profile(ch, p)
+                    {
+                        *lazy = Lazy::Absent;
+                    }
+                }
+                match lazy {
+                    Lazy::Written(p) => Some(&*p),
+                    _ => None,
+                }
+            }
+        };
+        send_at(local_now, profile, quiet, on_now, horizon)
     });
-    let mut reasons = reason_codes(action, s);
-    if on_now {
-        reasons.push("on_channel_now".into());
+    Pick {
+        index: c.index,
+        propensity: c.propensity,
+        score: c.score,
+        channel: ch,
+        on_now,
+        send_at: when,
     }
+}
+
+fn present(p: &Pick, s: &Subject<'_>, reasons: &mut Reasons) -> RankedAction {
+    let action = &s.catalog.actions[p.index];
+    action_reason_codes(action, p, s, reasons);
     RankedAction {
         id: action.id.clone(),
         name: action.name.clone(),
         kind: action.kind,
-        channel: ch,
-        propensity: c.propensity,
-        expected_value: c.propensity * action.value,
-        score: c.score,
-        payload: serde_json::Value::Object(kinds::personalise(action, s)),
-        send_at: when.fixed_offset(),
-        reasons,
+        channel: p.channel,
+        propensity: p.propensity,
+        expected_value: p.propensity * action.value,
+        score: p.score,
+        payload: serde_json::Value::Object(kinds::personalise(action, s).into_map(action)),
+        send_at: p.send_at.fixed_offset(),
+        reasons: reasons.to_vec(),
+    }
+}
+
+/// A ranked action's reason codes, in `reasons` (cleared first).
+pub(crate) fn action_reason_codes(
+    action: &CompiledAction,
+    p: &Pick,
+    s: &Subject<'_>,
+    reasons: &mut Reasons,
+) {
+    reasons.clear();
+    reason_codes(action, s, reasons);
+    if p.on_now {
+        reasons.push(format_args!("on_channel_now"));
     }
 }
 
 /// The kind's reason codes, then `name=value` for each number the `eligible` expression read.
-pub(crate) fn reason_codes(action: &CompiledAction, s: &Subject<'_>) -> Vec<String> {
-    let mut reasons = Vec::new();
-    kinds::reasons(action, s, &mut reasons);
+pub(crate) fn reason_codes(action: &CompiledAction, s: &Subject<'_>, reasons: &mut Reasons) {
+    kinds::reasons(action, s, reasons);
     if let Some(rule) = &action.rule {
         let scope = Scope {
             customer: s.customer,
@@ -297,16 +397,17 @@ pub(crate) fn reason_codes(action: &CompiledAction, s: &Subject<'_>) -> Vec<Stri
             action: &action.record,
         };
         for (name, binding) in rule.numeric_names() {
-            let prefix = format!("{name}=");
-            if !reasons.iter().any(|r| r.starts_with(&prefix)) {
-                reasons.push(format!(
-                    "{prefix}{}",
-                    num(number(binding, &scope).unwrap_or(f64::NAN))
+            let stated = reasons
+                .iter()
+                .any(|r| r.strip_prefix(name).is_some_and(|v| v.starts_with('=')));
+            if !stated {
+                reasons.push(format_args!(
+                    "{name}={}",
+                    Num(number(binding, &scope).unwrap_or(f64::NAN))
                 ));
             }
         }
     }
-    reasons
 }
 
 fn list(channels: impl Iterator<Item = Channel>) -> String {

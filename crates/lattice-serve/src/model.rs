@@ -10,11 +10,15 @@ use chrono_tz::Tz;
 use lattice_audience::{AudienceIndex, Source};
 use lattice_data::actions::ActionCatalog;
 use lattice_data::settings::Settings;
-use lattice_decide::{Catalog, Contact, Customer, PerChannel, Scores, SendTimeProfile};
+use lattice_decide::{
+    Catalog, Contact, Customer, PerChannel, Scores, SendTimeProfile, SendTimeSource,
+};
 use lattice_features::{Aggregates, Profile};
 use lattice_models::artifact::{ACTIONS, Manifest, SETTINGS, SNAPSHOT, load};
 use lattice_models::score::Models;
-use lattice_models::sendtime::Channel as SendChannel;
+use lattice_models::sendtime::{
+    Channel as SendChannel, CustomerCounts, ProfileSource, SendTimeModel,
+};
 use lattice_models::snapshot::{CustomerRecord, ServingSnapshot};
 
 use crate::online::{OnlineCustomer, OnlineState};
@@ -39,17 +43,31 @@ pub struct LoadedModel {
 }
 
 /// Buffers one request fills to describe a customer to the decision layer.
+#[derive(Default)]
 pub struct Scratch<'a> {
-    pub profiles: [SendTimeProfile; 3],
+    /// Where the customer's send-time profiles come from (computed when an action needs one).
+    pub profiles: Option<Profiles<'a>>,
     pub contacts: Vec<Contact<'a>>,
 }
 
-impl Default for Scratch<'_> {
-    fn default() -> Self {
-        Scratch {
-            profiles: [[0.0; 168]; 3],
-            contacts: Vec::new(),
+/// A customer's send-time profiles, computed on demand by the decision layer: only for the
+/// channels its ranked actions go out on.
+#[derive(Debug)]
+pub struct Profiles<'a> {
+    model: &'a SendTimeModel,
+    counts: CustomerCounts<'a>,
+}
+
+impl SendTimeSource for Profiles<'_> {
+    fn profile(&self, channel: lattice_decide::Channel, out: &mut SendTimeProfile) -> bool {
+        let channel = send_channel(channel);
+        if self.model.source(&self.counts, channel).0 == ProfileSource::Population {
+            *out = self.model.profile(&self.counts, channel);
+        } else {
+            // The customer's own profile is written into `out`.
+            self.model.profile_in(&self.counts, channel, out);
         }
+        true
     }
 }
 
@@ -163,7 +181,7 @@ impl LoadedModel {
     }
 
     /// Customer `i` as the decision layer sees it; `scratch` holds what is computed per request
-    /// (send-time profiles of the consented channels, the contact list).
+    /// (the send-time profile source, the contact list).
     pub fn customer<'a>(&'a self, i: usize, scratch: &'a mut Scratch<'a>) -> Customer<'a> {
         self.customer_from(
             self.record(i),
@@ -198,20 +216,10 @@ impl LoadedModel {
             push: rec.consent[2],
         };
         let Scratch { profiles, contacts } = scratch;
-        let counts = rec.counts();
-        let mut send_time = PerChannel::<Option<&SendTimeProfile>>::default();
-        for (ch, buf) in lattice_decide::Channel::ALL
-            .into_iter()
-            .zip(profiles.iter_mut())
-        {
-            if *consent.get(ch) {
-                *send_time.get_mut(ch) = Some(self.models.send_time.profile_in(
-                    &counts,
-                    send_channel(ch),
-                    buf,
-                ));
-            }
-        }
+        let send_time_source: &Profiles<'a> = profiles.insert(Profiles {
+            model: &self.models.send_time,
+            counts: rec.counts(),
+        });
         contacts.clear();
         contacts.extend(rec.contacts.iter().filter_map(|k| {
             Some(Contact {
@@ -247,7 +255,8 @@ impl LoadedModel {
                 .last_purchase_us
                 .and_then(DateTime::from_timestamp_micros),
             contacts,
-            send_time,
+            send_time: PerChannel::default(),
+            send_time_source: Some(send_time_source),
         }
     }
 }

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use lattice_decide::{Context, Decision, RankOptions};
+use lattice_decide::{Context, RankOptions};
 use lattice_models::sendtime::{Channel as SendChannel, ProfileSource};
 use lattice_models::snapshot::CustomerRecord;
 
@@ -140,21 +140,20 @@ fn rank_options(
     })
 }
 
-/// Ranks the customer's actions: from online state if events changed the customer since the
-/// snapshot, else from the snapshot.
-fn rank(
+/// Calls `f` with the customer as the decision layer sees them: from online state if events
+/// changed the customer since the snapshot, else from the snapshot.
+fn with_customer<T>(
     m: &LoadedModel,
     id: &str,
-    context: &Context<'_>,
-    options: &RankOptions,
-) -> Result<Decision, Problem> {
+    f: impl FnOnce(&lattice_decide::Customer<'_>) -> T,
+) -> Result<T, Problem> {
     let mut scratch = Scratch::default();
     let online = m.online.get(id);
     let customer = match &online {
         Some(c) => m.online_customer(c, &mut scratch),
         None => m.customer(customer_index(m, id)?, &mut scratch),
     };
-    Ok(m.catalog.rank(&customer, context, options))
+    Ok(f(&customer))
 }
 
 fn decide(
@@ -163,11 +162,12 @@ fn decide(
     context: &Context<'_>,
     options: &RankOptions,
 ) -> Result<Response, Problem> {
-    let decision = rank(m, id, context, options)?;
-    // One allocation for the body (axum's Json starts at 128 bytes and grows).
-    let mut body = Vec::with_capacity(4096);
-    serde_json::to_writer(&mut body, &decision)
-        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    // The decision written straight into the body, sized for a typical answer (~400 bytes an
+    // action), so it is allocated once.
+    let mut body = Vec::with_capacity(512 + 512 * options.limit.min(8));
+    with_customer(m, id, |c| {
+        m.catalog.rank_json(c, context, options, &mut body)
+    })?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -180,7 +180,7 @@ async fn decide_and_record(
     options: &RankOptions,
 ) -> Result<Response, Problem> {
     let m = state.model();
-    let decision = rank(&m, id, context, options)?;
+    let decision = with_customer(&m, id, |c| m.catalog.rank(c, context, options))?;
     let decision_id = format!("{:032x}", rand::random::<u128>());
     let record = lattice_events::Decision {
         decision_id: decision_id.clone(),

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use lattice_data::actions::{Action, ActionCatalog, Policy};
 use lattice_decide::{
     Catalog, Channel, Contact, Context, Customer, HOURS_PER_WEEK, Kind, PerChannel, RankOptions,
-    Scores, SendTimeProfile, rank,
+    Scores, SendTimeProfile, SendTimeSource, rank,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -22,6 +22,14 @@ const EXPRESSIONS: &[&str] = &[
     "context.page == 'home'",
     "affinity_outerwear > 0.1 || orders_90d == 0",
     "size(action.id) > 1 && clv >= 100.0",
+];
+
+/// Payloads of actions, some with keys the built-in kinds personalise with (the catalog wins).
+const PAYLOADS: &[&str] = &[
+    "subject = \"Hi \\\"there\\\" \\u00e9\\n\"",
+    "category = \"override\"\nn = 3\nx = 1.5",
+    "tier = \"vip\"\na = [1, \"b\"]\nzz = { k = \"v\" }",
+    "amount_to_go = -1\nbig = 1e300\nreward = \"\"",
 ];
 
 const ZONES: &[Tz] = &[
@@ -44,6 +52,7 @@ struct ActionSpec {
     validity: Option<(i64, i64)>,
     promotional: Option<bool>,
     eligible: Option<usize>,
+    payload: Option<usize>,
 }
 
 prop_compose! {
@@ -59,8 +68,9 @@ prop_compose! {
         validity in option::weighted(0.25, (-10i64..10, 0i64..20)),
         promotional in option::of(any::<bool>()),
         eligible in option::weighted(0.3, 0usize..EXPRESSIONS.len()),
+        payload in option::of(0usize..PAYLOADS.len()),
     ) -> ActionSpec {
-        ActionSpec { kind, channels, category, value, cost, weight, cooldown, validity, promotional, eligible }
+        ActionSpec { kind, channels, category, value, cost, weight, cooldown, validity, promotional, eligible, payload }
     }
 }
 
@@ -196,7 +206,7 @@ impl World {
                         .map(|(from, len)| today + TimeDelta::days(from + len)),
                     weight: s.weight,
                     promotional: s.promotional,
-                    payload: None,
+                    payload: s.payload.map(|p| toml::from_str(PAYLOADS[p]).unwrap()),
                 })
                 .collect(),
         }
@@ -213,6 +223,22 @@ impl World {
                 )
             })
             .collect()
+    }
+}
+
+/// Send-time profiles on demand: `profile` on email and push, none on SMS.
+#[derive(Debug)]
+struct Source<'a>(Option<&'a SendTimeProfile>);
+
+impl SendTimeSource for Source<'_> {
+    fn profile(&self, channel: Channel, out: &mut SendTimeProfile) -> bool {
+        match (channel, self.0) {
+            (Channel::Email | Channel::Push, Some(p)) => {
+                *out = *p;
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -237,7 +263,7 @@ fn check(w: &World) -> Result<(), TestCaseError> {
     });
     let tz = ZONES[w.zone];
     let customer = Customer {
-        id: "c",
+        id: "c\"1\\é",
         values: &w.values,
         scores: Scores {
             churn_probability: w.scores.0,
@@ -271,6 +297,7 @@ fn check(w: &World) -> Result<(), TestCaseError> {
             sms: None,
             push: profile.as_deref(),
         },
+        send_time_source: None,
     };
     let context = Context {
         now,
@@ -295,6 +322,23 @@ fn check(w: &World) -> Result<(), TestCaseError> {
     prop_assert_eq!(
         &rank(&catalog, &customer, &context, &flipped).actions,
         &d.actions
+    );
+
+    // The same profiles from a source, computed on demand: the same decision.
+    let source = Source(profile.as_deref());
+    let lazy = Customer {
+        send_time: PerChannel::default(),
+        send_time_source: Some(&source),
+        ..customer
+    };
+    prop_assert_eq!(&rank(&catalog, &lazy, &context, &options), &d);
+
+    // The JSON writer writes what serialising the decision writes, byte for byte.
+    let mut json = b"[".to_vec();
+    catalog.rank_json(&customer, &context, &options, &mut json);
+    prop_assert_eq!(
+        String::from_utf8(json).unwrap(),
+        format!("[{}", serde_json::to_string(&d).unwrap())
     );
 
     prop_assert!(d.actions.len() <= options.limit);
