@@ -48,7 +48,11 @@ pub enum BatchError {
         got: usize,
         max: usize,
     },
-    Invalid(Vec<FieldError>),
+    /// `events` in the batch, all refused; `errors` the problems found.
+    Invalid {
+        events: usize,
+        errors: Vec<FieldError>,
+    },
 }
 
 /// At most this many events in one batch.
@@ -91,8 +95,9 @@ pub fn parse_batch(body: &[u8], ndjson: bool, now_us: i64) -> Result<Vec<Event>,
             max: MAX_BATCH,
         });
     }
+    let n = objects.len();
     let mut errors = Vec::new();
-    let mut events = Vec::with_capacity(objects.len());
+    let mut events = Vec::with_capacity(n);
     for (i, v) in objects.into_iter().enumerate() {
         if let Some(e) = check(i, v, now_us, &mut errors) {
             events.push(e);
@@ -101,7 +106,7 @@ pub fn parse_batch(body: &[u8], ndjson: bool, now_us: i64) -> Result<Vec<Event>,
     if errors.is_empty() {
         Ok(events)
     } else {
-        Err(BatchError::Invalid(errors))
+        Err(BatchError::Invalid { events: n, errors })
     }
 }
 
@@ -329,7 +334,7 @@ mod tests {
 
     fn errors(body: &str) -> Vec<(usize, String, &'static str)> {
         match parse_batch(body.as_bytes(), false, NOW) {
-            Err(BatchError::Invalid(e)) => {
+            Err(BatchError::Invalid { errors: e, .. }) => {
                 e.into_iter().map(|e| (e.index, e.field, e.rule)).collect()
             }
             other => panic!("expected field errors, got {other:?}"),
@@ -408,7 +413,7 @@ mod tests {
         ));
         assert!(matches!(
             parse_batch(b"[1]", false, NOW),
-            Err(BatchError::Invalid(_))
+            Err(BatchError::Invalid { events: 1, .. })
         ));
     }
 }

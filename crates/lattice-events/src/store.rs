@@ -272,6 +272,19 @@ impl EventStore {
         })
     }
 
+    /// [`Self::replay`] of the `unsubscribe` events only (consent changes, without the cost of
+    /// reading and applying everything else).
+    pub fn replay_unsubscribes(&self, after_us: i64, mut f: impl FnMut(Event)) -> Result<u64> {
+        self.scan(
+            "WHERE ts_us > ?1 AND event_type = 'unsubscribe'",
+            after_us,
+            |_, e| {
+                f(e);
+                Ok(())
+            },
+        )
+    }
+
     /// Every stored event with its storage sequence number, in storage order.
     pub fn for_each(&self, f: impl FnMut(i64, Event) -> Result<()>) -> Result<u64> {
         self.scan("WHERE ?1 = ?1", 0, f)

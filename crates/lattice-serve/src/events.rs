@@ -111,13 +111,13 @@ pub async fn post_events(
     let now = Utc::now().timestamp_micros();
     let events = match parse_batch(&body, ndjson, now) {
         Ok(e) => e,
-        Err(BatchError::Invalid(errors)) => {
-            let bad = errors.iter().map(|e| e.index).max().map_or(0, |m| m + 1);
+        Err(BatchError::Invalid { events, errors }) => {
+            // The whole batch is refused, not only its bad events.
             state
                 .0
                 .metrics
                 .events_rejected
-                .fetch_add(bad as u64, Ordering::Relaxed);
+                .fetch_add(events as u64, Ordering::Relaxed);
             return Ok(refused(errors));
         }
         Err(BatchError::Body(m)) => return Err(Problem::bad_request("body", m)),
@@ -207,26 +207,15 @@ pub async fn features(
 ) -> Result<Json<FeaturesResponse>, Problem> {
     let m = state.model();
     let online = m.online.get(&id);
-    let (values, aggregates, record, from, source) = match &online {
-        Some(c) => (
-            &c.values[..],
-            Some(c.aggregates.clone()),
-            &c.record,
-            c.at_us,
-            "online",
-        ),
+    // The snapshot position, or `None` for a customer only the online state knows.
+    let (values, from, source, at_snapshot) = match &online {
+        Some(c) => (&c.values[..], c.at_us, "online", None),
         None => {
             let i = m
                 .snapshot
                 .get(&id)
                 .ok_or_else(|| Problem::unknown_customer(&id))?;
-            (
-                m.snapshot.values(i),
-                m.snapshot.aggregates(i),
-                m.record(i),
-                m.as_of_us(),
-                "snapshot",
-            )
+            (m.snapshot.values(i), m.as_of_us(), "snapshot", Some(i))
         }
     };
     let names = &m.snapshot.feature_names;
@@ -245,10 +234,25 @@ pub async fn features(
                     ),
                 ));
             }
-            let a = aggregates.ok_or_else(|| {
-                Problem::unprocessable("at", "this snapshot carries no aggregates to evaluate")
-            })?;
-            (at, m.score_at(&a, &record.profile(), at).0)
+            let mut row = vec![0.0; names.len()];
+            match (&online, at_snapshot) {
+                (Some(c), _) => {
+                    m.models
+                        .feature_row(&c.aggregates, &c.record.profile(), at, &mut row)
+                }
+                (None, Some(i)) => {
+                    let a = m.snapshot.aggregates(i).ok_or_else(|| {
+                        Problem::unprocessable(
+                            "at",
+                            "this snapshot carries no aggregates to evaluate",
+                        )
+                    })?;
+                    m.models
+                        .feature_row(&a, &m.record(i).profile(), at, &mut row)
+                }
+                (None, None) => unreachable!("a customer is online or in the snapshot"),
+            }
+            (at, row)
         }
     };
     Ok(Json(FeaturesResponse {

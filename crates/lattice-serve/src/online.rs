@@ -126,12 +126,16 @@ impl OnlineState {
             applied.events += 1;
         }
         for id in order {
+            let in_snapshot = model.snapshot.get(id);
             let mut shard = self.shard(id).write().unwrap_or_else(|p| p.into_inner());
-            let entry = shard.entry(id.to_string()).or_insert_with(|| {
-                applied.new_customers += usize::from(model.snapshot.get(id).is_none());
+            if !shard.contains_key(id) {
+                applied.new_customers += usize::from(in_snapshot.is_none());
                 self.len.fetch_add(1, Ordering::Relaxed);
-                Arc::new(start(model, id))
-            });
+                shard.insert(id.to_string(), Arc::new(start(model, id, in_snapshot)));
+            }
+            let Some(entry) = shard.get_mut(id) else {
+                unreachable!("inserted above");
+            };
             // In place unless a request holds this customer right now (then a copy): the
             // shard's other customers wait a few microseconds, the rest not at all.
             let c = Arc::make_mut(entry);
@@ -139,7 +143,7 @@ impl OnlineState {
                 c.apply(model, e);
             }
             c.refresh(model);
-            if let Some(i) = model.snapshot.get(id) {
+            if let Some(i) = in_snapshot {
                 let was = model.record(i).consent;
                 let now = c.record.consent;
                 let gone = [was[0] && !now[0], was[1] && !now[1], was[2] && !now[2]];
@@ -155,10 +159,32 @@ impl OnlineState {
     }
 }
 
+/// The consent of snapshot customers that stored `unsubscribe` events (newer than the model's
+/// as_of) withdrew, as [`OnlineState::withdrawn`] has it, without replaying anything else:
+/// for readers of the database beside the server (`lattice audience`).
+pub fn withdrawn_consent(
+    model: &LoadedModel,
+    store: &lattice_events::EventStore,
+) -> Result<HashMap<u32, [bool; 3]>, lattice_events::StoreError> {
+    let mut out: HashMap<u32, [bool; 3]> = HashMap::new();
+    store.replay_unsubscribes(model.as_of_us(), |e| {
+        let channel = e
+            .channel
+            .as_deref()
+            .and_then(lattice_decide::Channel::parse);
+        if let (Some(i), Some(ch)) = (model.snapshot.get(&e.customer_id), channel)
+            && model.record(i).consent[ch as usize]
+        {
+            out.entry(i as u32).or_default()[ch as usize] = true;
+        }
+    })?;
+    Ok(out)
+}
+
 /// A customer's state before any online event: the snapshot's, or an empty history.
-fn start(model: &LoadedModel, id: &str) -> OnlineCustomer {
+fn start(model: &LoadedModel, id: &str, in_snapshot: Option<usize>) -> OnlineCustomer {
     let categories = model.manifest.categories.len();
-    match model.snapshot.get(id) {
+    match in_snapshot {
         Some(i) => OnlineCustomer {
             record: model.record(i).clone(),
             // Snapshots built in memory carry no aggregates: start from an empty history.

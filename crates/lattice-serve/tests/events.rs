@@ -230,6 +230,12 @@ async fn a_bad_batch_is_refused_whole_with_every_problem_listed() {
         [(1, "ts"), (2, "customer_id"), (2, "sentiment")],
         "{v}"
     );
+    let (_, metrics) = call(&app, "GET", "/metrics", KEY, None).await;
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("lattice_events_total{outcome=\"rejected\"} 3"),
+        "the whole batch counts as rejected: {metrics}"
+    );
     // Nothing applied: the valid first event did not move the customer.
     let (_, scores) = call(
         &app,

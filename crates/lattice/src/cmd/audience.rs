@@ -165,7 +165,7 @@ impl Args {
     }
 }
 
-/// Consent the server's events withdrew since the snapshot, replayed from its database (read
+/// Consent the server's events withdrew since the snapshot, read from its database (read
 /// only, safe beside the running server); none if there is no database.
 fn withdrawn_consent(
     m: &LoadedModel,
@@ -177,9 +177,8 @@ fn withdrawn_consent(
     }
     let store = lattice_events::EventStore::open_read_only(&path)
         .with_context(|| format!("reading consent changes from {}", path.display()))?;
-    lattice_serve::state::replay(&store, m)
-        .with_context(|| format!("replaying {}", path.display()))?;
-    Ok(m.online.withdrawn())
+    lattice_serve::online::withdrawn_consent(m, &store)
+        .with_context(|| format!("reading unsubscribes from {}", path.display()))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
