@@ -152,7 +152,7 @@ pub fn row_names(categories: usize) -> Vec<String> {
     names
 }
 
-const SCALARS: [&str; 32] = [
+const SCALARS: [&str; 31] = [
     "first_event_us",
     "last_event_us",
     "orders",
@@ -184,8 +184,6 @@ const SCALARS: [&str; 32] = [
     "sentiment_sum_90d",
     "sentiment_n_90d",
     "last_negative_us",
-    // Reserved so the row width stays stable if a scalar is added: always 0.
-    "reserved",
 ];
 
 /// Instants are microseconds, exact in an f64 (below 2^53); `None` is NaN.
@@ -232,7 +230,6 @@ impl Aggregates {
             self.sentiment_sum_90d,
             self.sentiment_n_90d,
             opt(self.last_negative_us),
-            0.0,
         ]);
         out.extend_from_slice(&self.category_lines);
         out.extend_from_slice(&self.category_views);
