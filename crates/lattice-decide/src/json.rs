@@ -14,9 +14,17 @@ use crate::rank::{Pick, action_reason_codes};
 
 // Writing to a `Vec<u8>` cannot fail: the `io::Result`s below are always `Ok`.
 
-/// A JSON string literal.
+/// A JSON string literal. Ids, names, categories and reason codes seldom need escaping (serde_json
+/// escapes only control characters, `"` and `\`): those are copied as they are.
 fn string(out: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(out, s);
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(out, s);
+    }
 }
 
 /// A JSON number as `serde_json` writes an `f64`: `null` when not finite.
@@ -38,6 +46,8 @@ pub(crate) fn write_decision(
     string(out, s.customer.id);
     out.extend_from_slice(b",\"actions\":[");
     let mut reasons = Reasons::default();
+    // Actions on one channel mostly share a send time: formatted once.
+    let mut last_send_at: Option<(&chrono::DateTime<chrono_tz::Tz>, Option<Rfc3339>)> = None;
     for (k, p) in picks.iter().enumerate() {
         if k > 0 {
             out.push(b',');
@@ -57,15 +67,22 @@ pub(crate) fn write_decision(
         personal.sort();
         payload(out, action, &personal);
         out.extend_from_slice(b",\"send_at\":");
-        let t = p.send_at.fixed_offset();
-        match Rfc3339::new(&t) {
+        let formatted = match &last_send_at {
+            Some((t, r)) if **t == p.send_at => r,
+            _ => {
+                &last_send_at
+                    .insert((&p.send_at, Rfc3339::new(&p.send_at.fixed_offset())))
+                    .1
+            }
+        };
+        match formatted {
             Some(r) => {
                 out.push(b'"');
                 out.extend_from_slice(r.as_str().as_bytes());
                 out.push(b'"');
             }
             None => {
-                let _ = serde_json::to_writer(&mut *out, &t);
+                let _ = serde_json::to_writer(&mut *out, &p.send_at.fixed_offset());
             }
         }
         out.extend_from_slice(b",\"reasons\":[");

@@ -94,31 +94,32 @@ fn best_slot(
 ) -> Option<u32> {
     let quiet = quiet.mask();
     let any_skipped = skipped.iter().any(Option::is_some);
-    let (mut first_open, mut best, mut best_weight) = (None, None, f64::NEG_INFINITY);
-    let (mut how, mut hour) = (start_how, start_how % 24);
-    // A day always has an open hour; past a week the profile repeats itself.
-    for k in 0..horizon_hours.clamp(24, HOURS_PER_WEEK as u32) {
-        let open = quiet & (1 << hour) == 0 && !(any_skipped && skipped.contains(&Some(k)));
-        if open {
-            let Some(p) = profile else {
-                return Some(k);
-            };
-            first_open.get_or_insert(k);
+    let n = horizon_hours.clamp(24, HOURS_PER_WEEK as u32) as usize;
+    let open = |k: usize, hour: usize| {
+        quiet & (1 << hour) == 0 && !(any_skipped && skipped.contains(&Some(k as u32)))
+    };
+    // A day always has an open hour.
+    let first_open = || (0..n).find(|&k| open(k, (start_how + k) % 24));
+    let Some(p) = profile else {
+        return first_open().map(|k| k as u32);
+    };
+    let (mut best, mut best_weight) = (None, f64::NEG_INFINITY);
+    // Past a week the profile repeats itself: at most two runs of slots, to the end of the
+    // week and on from its start, each scanned without a wrap test per slot.
+    let first_run = n.min(HOURS_PER_WEEK - start_how);
+    for (from, k0, len) in [(start_how, 0, first_run), (0, first_run, n - first_run)] {
+        let mut hour = from % 24;
+        for (j, &w) in p[from..from + len].iter().enumerate() {
             // NaN never wins; strictly greater keeps the earliest of equal slots.
-            if p[how] > best_weight {
-                best = Some(k);
-                best_weight = p[how];
+            if open(k0 + j, hour) & (w > best_weight) {
+                best = Some(k0 + j);
+                best_weight = w;
             }
+            hour = if hour == 23 { 0 } else { hour + 1 };
         }
-        how = if how + 1 == HOURS_PER_WEEK {
-            0
-        } else {
-            how + 1
-        };
-        hour = if hour == 23 { 0 } else { hour + 1 };
     }
     // A profile of NaNs says nothing: the first open hour.
-    best.or(first_open)
+    best.or_else(first_open).map(|k| k as u32)
 }
 
 #[cfg(test)]
@@ -139,6 +140,69 @@ mod tests {
         let mut p = [1.0; HOURS_PER_WEEK];
         p[how] = 10.0;
         p
+    }
+
+    /// The slot scan written the plain way: one slot at a time, wrapping at the end of the week.
+    fn best_slot_reference(
+        start_how: usize,
+        profile: Option<&SendTimeProfile>,
+        quiet: QuietHours,
+        horizon_hours: u32,
+        skipped: &[Option<u32>],
+    ) -> Option<u32> {
+        let (mut first_open, mut best, mut best_weight) = (None, None, f64::NEG_INFINITY);
+        let (mut how, mut hour) = (start_how, start_how as u32 % 24);
+        for k in 0..horizon_hours.clamp(24, HOURS_PER_WEEK as u32) {
+            if !quiet.contains(hour) && !skipped.contains(&Some(k)) {
+                let Some(p) = profile else {
+                    return Some(k);
+                };
+                first_open.get_or_insert(k);
+                if p[how] > best_weight {
+                    best = Some(k);
+                    best_weight = p[how];
+                }
+            }
+            how = (how + 1) % HOURS_PER_WEEK;
+            hour = (hour + 1) % 24;
+        }
+        best.or(first_open)
+    }
+
+    #[test]
+    fn the_slot_scan_matches_the_plain_one() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |m: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        for _ in 0..3000 {
+            // Few distinct weights, so ties are common; some NaN profiles.
+            let mut p = [0.0; HOURS_PER_WEEK];
+            let nan = next(10) == 0;
+            for v in &mut p {
+                *v = if nan { f64::NAN } else { next(4) as f64 };
+            }
+            let quiet = QuietHours {
+                start: next(24) as u32,
+                end: next(24) as u32,
+            };
+            let start = next(HOURS_PER_WEEK as u64) as usize;
+            let horizon = [1, 24, 30, 100, 168, 500][next(6) as usize];
+            let mut skipped = [None; 3];
+            for s in skipped.iter_mut().take(next(3) as usize) {
+                *s = Some(next(48) as u32);
+            }
+            for profile in [Some(&p), None] {
+                assert_eq!(
+                    best_slot(start, profile, quiet, horizon, &skipped),
+                    best_slot_reference(start, profile, quiet, horizon, &skipped),
+                    "start {start}, quiet {quiet:?}, horizon {horizon}, skipped {skipped:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -714,7 +714,14 @@ impl SendTimeModel {
     }
 
     /// Unnormalised scores `n[h] + β·n_hod[h mod 24]/7 + κ·pop[h]`.
+    #[cfg(test)]
     fn scores(&self, list: &[(u8, u16)], channel: Channel) -> [f64; HOURS_PER_WEEK] {
+        let mut s = [0.0; HOURS_PER_WEEK];
+        self.scores_into(list, channel, &mut s);
+        s
+    }
+
+    fn scores_into(&self, list: &[(u8, u16)], channel: Channel, out: &mut [f64; HOURS_PER_WEEK]) {
         let (n_how, n_hod) = dense_counts(list);
         week_scores(
             &n_how,
@@ -722,7 +729,8 @@ impl SendTimeModel {
             self.kappa,
             self.beta,
             &self.population[channel.index()],
-        )
+            out,
+        );
     }
 
     /// The customer's normalised hour-of-week profile on `channel` (sums to 1).
@@ -743,12 +751,27 @@ impl SendTimeModel {
         if source == ProfileSource::Population {
             return &self.population[channel.index()];
         }
-        *buf = self.scores(list, channel);
+        // Computed in place: the server does this per request and channel.
+        self.scores_into(list, channel, buf);
         let total: f64 = buf.iter().sum();
         for v in buf.iter_mut() {
             *v /= total;
         }
         buf
+    }
+
+    /// [`Self::profile`] written into `out`.
+    pub fn profile_into(
+        &self,
+        counts: &CustomerCounts<'_>,
+        channel: Channel,
+        out: &mut [f64; HOURS_PER_WEEK],
+    ) {
+        if self.source(counts, channel).0 == ProfileSource::Population {
+            *out = self.population[channel.index()];
+        } else {
+            self.profile_in(counts, channel, out);
+        }
     }
 
     /// Fills `out` with the customer's `out.len()` best hours of week on `channel` and their
@@ -813,18 +836,19 @@ fn dense_counts(list: &[(u8, u16)]) -> ([f64; HOURS_PER_WEEK], [f64; HOURS_PER_D
     (n_how, n_hod)
 }
 
-/// The one scoring formula, shared by profiles and the backtest so both rank identically.
+/// `out[h] = n[h] + β·n_hod[h mod 24]/7 + κ·pop[h]`, written into `out` (the server computes
+/// this per request and channel: no 1.3 KB array returned and copied).
 fn week_scores(
     n_how: &[f64; HOURS_PER_WEEK],
     n_hod: &[f64; HOURS_PER_DAY],
     kappa: f64,
     beta: f64,
     pop: &[f64; HOURS_PER_WEEK],
-) -> [f64; HOURS_PER_WEEK] {
+    out: &mut [f64; HOURS_PER_WEEK],
+) {
     let b = beta / 7.0;
-    let mut s = [0.0; HOURS_PER_WEEK];
     // Day by day, so the loop has no `% 24` and vectorises (the backtest runs this a lot).
-    for ((s, n), p) in s
+    for ((s, n), p) in out
         .chunks_exact_mut(HOURS_PER_DAY)
         .zip(n_how.chunks_exact(HOURS_PER_DAY))
         .zip(pop.chunks_exact(HOURS_PER_DAY))
@@ -833,7 +857,6 @@ fn week_scores(
             s[j] = n[j] + b * n_hod[j] + kappa * p[j];
         }
     }
-    s
 }
 
 /// hit@1 and hit@3 of held-out engagements, at hour-of-week and at hour-of-day level.
@@ -1165,11 +1188,12 @@ fn score_groups(
         }
         let (n_how, n_hod) = dense_counts(list);
         let pop = &base.population[c];
+        let mut s = [0.0; HOURS_PER_WEEK];
         let pop_hod_p = &base.population_hod[c];
         for (t, &(kappa, beta)) in tallies.iter_mut().zip(grid) {
             // Same ranking as `SendTimeModel::profile` (normalising does not reorder, up to
             // rounding); hour-of-day scores are the week scores summed over days, in closed form.
-            let s = week_scores(&n_how, &n_hod, kappa, beta, pop);
+            week_scores(&n_how, &n_hod, kappa, beta, pop, &mut s);
             let mut d = [0.0; HOURS_PER_DAY];
             for (h, v) in d.iter_mut().enumerate() {
                 *v = (1.0 + beta) * n_hod[h] + kappa * pop_hod_p[h];

@@ -12,6 +12,10 @@ use lattice_decide::{Context, RankOptions};
 use lattice_serve::LoadedModel;
 use lattice_serve::model::Scratch;
 
+/// The `lattice` binary's allocator, so the figures are the server's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn bench(c: &mut Criterion) {
     let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/demo");
     let m = LoadedModel::load(&demo, None).expect("models/demo loads");

@@ -9,6 +9,10 @@
 use axum::Router;
 use axum::routing::get;
 
+/// The same allocator as the `lattice` binary, so the ceiling differs from it only in the work.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BODY: &str = include_str!("nba_response.json");
 const TINY: &str = r#"{"customer_id":"c1","actions":[{"id":"win_back","score":1.0}]}"#;
 

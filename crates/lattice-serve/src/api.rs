@@ -38,9 +38,8 @@ pub struct ScoresResponse {
     pub source: &'static str,
 }
 
-/// `?limit=&channel=&explain=`
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
+/// `?limit=&channel=&explain=&record=`, read by hand (`crate::extract`: the hottest route).
+#[derive(Debug, Clone, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ActionsQuery {
     /// At most this many actions (1–100, default 5).

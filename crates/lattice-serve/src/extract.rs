@@ -72,9 +72,92 @@ fn query_problem(e: &QueryRejection) -> Problem {
     Problem::new(StatusCode::BAD_REQUEST, "invalid-request", e.body_text())
 }
 
+/// The next-best-actions query, read straight from the URI. The hottest route parses it by
+/// hand: serde's query deserializer (with its field-path tracking) was ~0.8 µs of a ~17 µs
+/// request. Same answers as [`ApiQuery`]: 400 naming the parameter for a bad value or an
+/// unknown name.
+impl<S: Send + Sync> FromRequestParts<S> for crate::api::ActionsQuery {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        actions_query(parts.uri.query().unwrap_or_default())
+    }
+}
+
+fn actions_query(query: &str) -> Result<crate::api::ActionsQuery, Problem> {
+    fn set<T>(slot: &mut Option<T>, name: &str, v: Result<T, String>) -> Result<(), Problem> {
+        if slot.is_some() {
+            return Err(Problem::bad_request(
+                name,
+                format!("duplicate query parameter `{name}`"),
+            ));
+        }
+        *slot = Some(v.map_err(|e| Problem::bad_request(name, format!("{name}: {e}")))?);
+        Ok(())
+    }
+    fn boolean(v: &str) -> Result<bool, String> {
+        match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(format!("expected true or false (got {v:?})")),
+        }
+    }
+    let mut q = crate::api::ActionsQuery::default();
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        match &*name {
+            "limit" => set(
+                &mut q.limit,
+                "limit",
+                value
+                    .parse()
+                    .map_err(|_| format!("expected a whole number (got {value:?})")),
+            )?,
+            "channel" => set(&mut q.channel, "channel", Ok(value.into_owned()))?,
+            "explain" => set(&mut q.explain, "explain", boolean(&value))?,
+            "record" => set(&mut q.record, "record", boolean(&value))?,
+            other => {
+                return Err(Problem::bad_request(
+                    other,
+                    format!(
+                        "unknown query parameter `{other}` (expected limit, channel, explain \
+                         or record)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(q)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::field_of;
+    use super::{actions_query, field_of};
+
+    #[test]
+    fn actions_query_is_read_like_serde_would() {
+        let q = actions_query("limit=7&channel=e%6Dail&explain=true").unwrap();
+        assert_eq!(
+            (q.limit, q.channel.as_deref(), q.explain, q.record),
+            (Some(7), Some("email"), Some(true), None)
+        );
+        let q = actions_query("").unwrap();
+        assert_eq!(
+            (q.limit, q.channel, q.explain, q.record),
+            (None, None, None, None)
+        );
+        for (bad, field) in [
+            ("limit=many", "limit"),
+            ("limit=-1", "limit"),
+            ("explain=maybe", "explain"),
+            ("record=1", "record"),
+            ("colour=red", "colour"),
+            ("limit=1&limit=2", "limit"),
+        ] {
+            let p = actions_query(bad).unwrap_err();
+            assert_eq!(p.status, 400, "{bad}");
+            assert_eq!(p.field.as_deref(), Some(field), "{bad}");
+        }
+    }
 
     #[test]
     fn field_paths_are_found() {

@@ -37,6 +37,8 @@ const CLASSES: [&str; 4] = ["2xx", "4xx", "5xx", "other"];
 
 #[derive(Default)]
 struct Histogram {
+    /// Per bucket, not cumulative: one atomic add per request instead of one per bucket
+    /// above the latency; the exposition sums them.
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     /// Sum in nanoseconds.
@@ -84,10 +86,8 @@ impl Metrics {
     pub fn observe(&self, r: usize, status: u16, elapsed: Duration) {
         let h = &self.latency[r];
         let secs = elapsed.as_secs_f64();
-        for (b, le) in h.buckets.iter().zip(BUCKETS) {
-            if secs <= le {
-                b.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(k) = BUCKETS.iter().position(|&le| secs <= le) {
+            h.buckets[k].fetch_add(1, Ordering::Relaxed);
         }
         h.count.fetch_add(1, Ordering::Relaxed);
         h.sum_ns.fetch_add(
@@ -122,13 +122,16 @@ impl Metrics {
             if count == 0 {
                 continue;
             }
+            let mut cumulative = 0;
             for (b, le) in h.buckets.iter().zip(BUCKETS) {
+                cumulative += b.load(Ordering::Relaxed);
                 let _ = writeln!(
                     out,
-                    "lattice_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {}",
-                    b.load(Ordering::Relaxed)
+                    "lattice_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
                 );
             }
+            // Requests recorded between the two reads: +Inf is never below a finite bucket.
+            let count = count.max(cumulative);
             let _ = writeln!(
                 out,
                 "lattice_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}\n\
@@ -207,5 +210,37 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(text: &str, le: &str) -> u64 {
+        let key = format!(
+            "lattice_http_request_duration_seconds_bucket{{route=\"/v1/models\",le=\"{le}\"}} "
+        );
+        let line = text.lines().find(|l| l.starts_with(&key)).expect(&key);
+        line[key.len()..].parse().expect("a count")
+    }
+
+    #[test]
+    fn buckets_are_cumulative_in_the_exposition() {
+        let m = Metrics::default();
+        let r = route_index(Some("/v1/models"));
+        for us in [40, 90, 90, 700, 3_000_000] {
+            m.observe(r, 200, Duration::from_micros(us));
+        }
+        let text = m.render("demo", "2025-01-01", 1, None);
+        assert_eq!(bucket(&text, "0.00005"), 1);
+        assert_eq!(bucket(&text, "0.0001"), 3);
+        assert_eq!(bucket(&text, "0.00025"), 3);
+        assert_eq!(bucket(&text, "0.001"), 4);
+        assert_eq!(bucket(&text, "1"), 4);
+        assert_eq!(bucket(&text, "+Inf"), 5);
+        assert!(
+            text.contains("lattice_http_request_duration_seconds_count{route=\"/v1/models\"} 5")
+        );
     }
 }

@@ -16,9 +16,7 @@ use lattice_decide::{
 use lattice_features::{Aggregates, Profile};
 use lattice_models::artifact::{ACTIONS, Manifest, SETTINGS, SNAPSHOT, load};
 use lattice_models::score::Models;
-use lattice_models::sendtime::{
-    Channel as SendChannel, CustomerCounts, ProfileSource, SendTimeModel,
-};
+use lattice_models::sendtime::{Channel as SendChannel, CustomerCounts, SendTimeModel};
 use lattice_models::snapshot::{CustomerRecord, ServingSnapshot};
 
 use crate::online::{OnlineCustomer, OnlineState};
@@ -60,13 +58,8 @@ pub struct Profiles<'a> {
 
 impl SendTimeSource for Profiles<'_> {
     fn profile(&self, channel: lattice_decide::Channel, out: &mut SendTimeProfile) -> bool {
-        let channel = send_channel(channel);
-        if self.model.source(&self.counts, channel).0 == ProfileSource::Population {
-            *out = self.model.profile(&self.counts, channel);
-        } else {
-            // The customer's own profile is written into `out`.
-            self.model.profile_in(&self.counts, channel, out);
-        }
+        self.model
+            .profile_into(&self.counts, send_channel(channel), out);
         true
     }
 }

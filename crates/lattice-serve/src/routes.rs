@@ -252,7 +252,7 @@ pub async fn next_best_actions(
     _: Scoped<SCORE>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<ActionsQuery>,
+    q: ActionsQuery,
 ) -> Result<Response, Problem> {
     let options = rank_options(q.limit, q.channel.as_deref(), q.explain)?;
     let context = Context::at(Utc::now());

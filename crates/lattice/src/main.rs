@@ -6,6 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than the system allocator: the server's request path (hyper, axum and the
+/// answer) allocates a few dozen small blocks per request, and glibc's malloc/free were ~9% of
+/// a next-best-actions request (docs/benchmarks.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "lattice",
