@@ -736,41 +736,27 @@ impl SendTimeModel {
     /// The customer's normalised hour-of-week profile on `channel` (sums to 1).
     pub fn profile(&self, counts: &CustomerCounts<'_>, channel: Channel) -> [f64; HOURS_PER_WEEK] {
         let mut buf = [0.0; HOURS_PER_WEEK];
-        *self.profile_in(counts, channel, &mut buf)
-    }
-
-    /// [`Self::profile`] without copying 168 numbers around: the population's profile by
-    /// reference, or the customer's own written into `buf`.
-    pub fn profile_in<'a>(
-        &'a self,
-        counts: &CustomerCounts<'_>,
-        channel: Channel,
-        buf: &'a mut [f64; HOURS_PER_WEEK],
-    ) -> &'a [f64; HOURS_PER_WEEK] {
-        let (source, list, _) = self.source(counts, channel);
-        if source == ProfileSource::Population {
-            return &self.population[channel.index()];
-        }
-        // Computed in place: the server does this per request and channel.
-        self.scores_into(list, channel, buf);
-        let total: f64 = buf.iter().sum();
-        for v in buf.iter_mut() {
-            *v /= total;
-        }
+        self.profile_into(counts, channel, &mut buf);
         buf
     }
 
-    /// [`Self::profile`] written into `out`.
+    /// [`Self::profile`] written into `out`, computed in place (the server does this per
+    /// request and channel).
     pub fn profile_into(
         &self,
         counts: &CustomerCounts<'_>,
         channel: Channel,
         out: &mut [f64; HOURS_PER_WEEK],
     ) {
-        if self.source(counts, channel).0 == ProfileSource::Population {
+        let (source, list, _) = self.source(counts, channel);
+        if source == ProfileSource::Population {
             *out = self.population[channel.index()];
-        } else {
-            self.profile_in(counts, channel, out);
+            return;
+        }
+        self.scores_into(list, channel, out);
+        let total: f64 = out.iter().sum();
+        for v in out.iter_mut() {
+            *v /= total;
         }
     }
 
@@ -836,8 +822,8 @@ fn dense_counts(list: &[(u8, u16)]) -> ([f64; HOURS_PER_WEEK], [f64; HOURS_PER_D
     (n_how, n_hod)
 }
 
-/// `out[h] = n[h] + β·n_hod[h mod 24]/7 + κ·pop[h]`, written into `out` (the server computes
-/// this per request and channel: no 1.3 KB array returned and copied).
+/// The one scoring formula, shared by profiles and the backtest so both rank identically:
+/// `out[h] = n[h] + β·n_hod[h mod 24]/7 + κ·pop[h]`, written in place.
 fn week_scores(
     n_how: &[f64; HOURS_PER_WEEK],
     n_hod: &[f64; HOURS_PER_DAY],
@@ -1188,8 +1174,8 @@ fn score_groups(
         }
         let (n_how, n_hod) = dense_counts(list);
         let pop = &base.population[c];
-        let mut s = [0.0; HOURS_PER_WEEK];
         let pop_hod_p = &base.population_hod[c];
+        let mut s = [0.0; HOURS_PER_WEEK];
         for (t, &(kappa, beta)) in tallies.iter_mut().zip(grid) {
             // Same ranking as `SendTimeModel::profile` (normalising does not reorder, up to
             // rounding); hour-of-day scores are the week scores summed over days, in closed form.
