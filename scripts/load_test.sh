@@ -4,7 +4,8 @@
 # one core. Needs `wrk` (apt-get install wrk) and a release build:
 #   cargo build --release -p lattice -p lattice-serve --bin lattice --example constant_json
 #   scripts/load_test.sh [DURATION_SECONDS] [CONNECTIONS]
-# Prints one line per target: requests/s, p50, p99.
+# Prints one line per target: requests/s, p50, p99. LATTICE_BIN=path/to/lattice measures
+# another build of the server (a copy of an earlier one, say) against the same ceiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-$HOME/.cache/lattice-target}/release
@@ -14,7 +15,7 @@ KEY=load-test-key
 HASH=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
 export TOKIO_WORKER_THREADS=1 LATTICE_LOG=warn
 
-LATTICE_API_KEYS="load:$HASH:score" taskset -c 0 "$T/lattice" serve --model models/demo --addr 127.0.0.1:18080 >/dev/null &
+LATTICE_API_KEYS="load:$HASH:score" taskset -c 0 "${LATTICE_BIN:-$T/lattice}" serve --model models/demo --addr 127.0.0.1:18080 >/dev/null &
 P1=$!
 taskset -c 0 "$T/examples/constant_json" 127.0.0.1:18081 >/dev/null &
 P2=$!

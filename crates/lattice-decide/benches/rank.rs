@@ -275,6 +275,17 @@ fn bench_rank(c: &mut Criterion) {
             )
         })
     });
+    // The slot scan of one send time: the week ahead, outside the catalog's quiet hours.
+    c.bench_function("send_at, a week ahead", |b| {
+        b.iter(|| {
+            catalog.send_at(
+                black_box(now),
+                chrono_tz::America::New_York,
+                Some(black_box(&profile)),
+                false,
+            )
+        })
+    });
     c.bench_function("compile 30 actions", |b| {
         b.iter(|| Catalog::compile(black_box(&actions), &settings, &variables, &categories))
     });

@@ -70,7 +70,8 @@ pub struct Customer<'a> {
 /// Send-time profiles computed on demand: [`rank`](crate::rank) asks for a channel's profile
 /// only when a ranked action needs a send time on it, at most once per channel.
 pub trait SendTimeSource: std::fmt::Debug + Sync {
-    /// Writes the customer's profile on `channel` into `profile`; `false` without one.
+    /// Writes the customer's profile on `channel` into `profile`; `false` without one. Only
+    /// the order of the hours matters, so weights of any positive scale will do.
     fn profile(&self, channel: Channel, profile: &mut SendTimeProfile) -> bool;
 }
 

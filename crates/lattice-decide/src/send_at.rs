@@ -26,13 +26,6 @@ impl QuietHours {
             hour >= self.start || hour < self.end
         }
     }
-
-    /// Bit `h` set when local hour `h` is quiet.
-    fn mask(self) -> u32 {
-        (0..24)
-            .filter(|&h| self.contains(h))
-            .fold(0, |m, h| m | 1 << h)
-    }
 }
 
 /// Hour-of-week of a local time: 0 = Monday 00:00.
@@ -90,36 +83,73 @@ fn best_slot(
     profile: Option<&SendTimeProfile>,
     quiet: QuietHours,
     horizon_hours: u32,
-    skipped: &[Option<u32>],
+    skipped: &[Option<u32>; 3],
 ) -> Option<u32> {
-    let quiet = quiet.mask();
-    let any_skipped = skipped.iter().any(Option::is_some);
-    let n = horizon_hours.clamp(24, HOURS_PER_WEEK as u32) as usize;
-    let open = |k: usize, hour: usize| {
-        quiet & (1 << hour) == 0 && !(any_skipped && skipped.contains(&Some(k as u32)))
-    };
-    // A day always has an open hour.
-    let first_open = || (0..n).find(|&k| open(k, (start_how + k) % 24));
-    let Some(p) = profile else {
-        return first_open().map(|k| k as u32);
-    };
-    let (mut best, mut best_weight) = (None, f64::NEG_INFINITY);
-    // Past a week the profile repeats itself: at most two runs of slots, to the end of the
-    // week and on from its start, each scanned without a wrap test per slot.
-    let first_run = n.min(HOURS_PER_WEEK - start_how);
-    for (from, k0, len) in [(start_how, 0, first_run), (0, first_run, n - first_run)] {
-        let mut hour = from % 24;
-        for (j, &w) in p[from..from + len].iter().enumerate() {
-            // NaN never wins; strictly greater keeps the earliest of equal slots.
-            if open(k0 + j, hour) & (w > best_weight) {
-                best = Some(k0 + j);
-                best_weight = w;
-            }
-            hour = if hour == 23 { 0 } else { hour + 1 };
+    // 0 for an open local hour, -inf for a quiet one: a weight plus its hour's penalty is -inf
+    // (or NaN) in quiet hours, and neither ever wins.
+    let mut penalty = [0.0f64; 24];
+    for (h, v) in penalty.iter_mut().enumerate() {
+        if quiet.contains(h as u32) {
+            *v = f64::NEG_INFINITY;
         }
     }
-    // A profile of NaNs says nothing: the first open hour.
-    best.or_else(first_open).map(|k| k as u32)
+    let n = horizon_hours.clamp(24, HOURS_PER_WEEK as u32) as usize;
+    // The window is at most a week, so each slot of the week is in it at most once: a skipped
+    // offset names one slot.
+    let skipped = skipped.map(|k| k.map(|k| (start_how + k as usize) % HOURS_PER_WEEK));
+    let open = |slot: usize| penalty[slot % 24] == 0.0 && !skipped.contains(&Some(slot));
+    // The window as at most two runs of the week: to its end, and on from its start.
+    let first_run = n.min(HOURS_PER_WEEK - start_how);
+    let runs = [(start_how, 0, first_run), (0, first_run, n - first_run)];
+    let Some(p) = profile else {
+        // A day always has an open hour.
+        return earliest(&runs, open);
+    };
+    // A skipped slot (a local hour that does not exist, a few a year) weighs -inf, in a copy.
+    let with_skips;
+    let p = if skipped.iter().any(Option::is_some) {
+        let mut q = *p;
+        for &slot in skipped.iter().flatten() {
+            q[slot] = f64::NEG_INFINITY;
+        }
+        with_skips = q;
+        &with_skips
+    } else {
+        p
+    };
+    // Two passes, so that no slot waits on the one before it: the highest open weight (four
+    // running maxima, a day at a time so the penalties line up), then the earliest open slot
+    // that holds it. NaN never wins (`>` and `==` are false).
+    let mut lanes = [f64::NEG_INFINITY; 4];
+    for &(from, _, len) in &runs {
+        let (mut slot, end) = (from, from + len);
+        while slot < end {
+            let hour = slot % 24;
+            let day_len = (24 - hour).min(end - slot);
+            let weights = p[slot..slot + day_len]
+                .iter()
+                .zip(&penalty[hour..hour + day_len]);
+            for (j, (&w, &q)) in weights.enumerate() {
+                let (v, lane) = (w + q, &mut lanes[j % 4]);
+                if v > *lane {
+                    *lane = v;
+                }
+            }
+            slot += day_len;
+        }
+    }
+    let top = lanes.into_iter().fold(f64::NEG_INFINITY, f64::max);
+    if top == f64::NEG_INFINITY {
+        // No weight above -inf (or only NaNs): the profile says nothing, the first open hour.
+        return earliest(&runs, open);
+    }
+    earliest(&runs, |slot| p[slot] + penalty[slot % 24] == top)
+}
+
+/// Offset of the earliest slot of `runs` (`(first slot, its offset, length)`) that is `ok`.
+fn earliest(runs: &[(usize, usize, usize)], ok: impl Fn(usize) -> bool) -> Option<u32> {
+    runs.iter()
+        .find_map(|&(from, k0, len)| (from..from + len).position(&ok).map(|j| (k0 + j) as u32))
 }
 
 #[cfg(test)]
@@ -179,11 +209,21 @@ mod tests {
             (x >> 33) % m
         };
         for _ in 0..3000 {
-            // Few distinct weights, so ties are common; some NaN profiles.
+            // Few distinct weights, so ties are common; signed zeros, -inf and NaN among
+            // them; some all-NaN and all -inf profiles.
             let mut p = [0.0; HOURS_PER_WEEK];
-            let nan = next(10) == 0;
+            let all = match next(10) {
+                0 => Some(f64::NAN),
+                1 => Some(f64::NEG_INFINITY),
+                _ => None,
+            };
             for v in &mut p {
-                *v = if nan { f64::NAN } else { next(4) as f64 };
+                *v = all.unwrap_or(match next(16) {
+                    0 => f64::NAN,
+                    1 => -0.0,
+                    2 => f64::NEG_INFINITY,
+                    k => (k % 4) as f64,
+                });
             }
             let quiet = QuietHours {
                 start: next(24) as u32,

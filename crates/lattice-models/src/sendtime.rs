@@ -714,13 +714,6 @@ impl SendTimeModel {
     }
 
     /// Unnormalised scores `n[h] + β·n_hod[h mod 24]/7 + κ·pop[h]`.
-    #[cfg(test)]
-    fn scores(&self, list: &[(u8, u16)], channel: Channel) -> [f64; HOURS_PER_WEEK] {
-        let mut s = [0.0; HOURS_PER_WEEK];
-        self.scores_into(list, channel, &mut s);
-        s
-    }
-
     fn scores_into(&self, list: &[(u8, u16)], channel: Channel, out: &mut [f64; HOURS_PER_WEEK]) {
         let (n_how, n_hod) = dense_counts(list);
         week_scores(
@@ -740,24 +733,39 @@ impl SendTimeModel {
         buf
     }
 
-    /// [`Self::profile`] written into `out`, computed in place (the server does this per
-    /// request and channel).
+    /// [`Self::profile`] written into `out`, computed in place.
     pub fn profile_into(
         &self,
         counts: &CustomerCounts<'_>,
         channel: Channel,
         out: &mut [f64; HOURS_PER_WEEK],
     ) {
+        if self.weights_into(counts, channel, out) {
+            let total: f64 = out.iter().sum();
+            for v in out.iter_mut() {
+                *v /= total;
+            }
+        }
+    }
+
+    /// The customer's hour-of-week weights on `channel`, written into `out`: the profile before
+    /// it is normalised, the scores the backtest ranked hours by, so the best hour is the one
+    /// the backtest measured. A send time needs no more (the server asks this per request and
+    /// channel; the sum and 168 divisions are left out). `false` when the weights are the
+    /// population's profile, which is normalised already.
+    pub fn weights_into(
+        &self,
+        counts: &CustomerCounts<'_>,
+        channel: Channel,
+        out: &mut [f64; HOURS_PER_WEEK],
+    ) -> bool {
         let (source, list, _) = self.source(counts, channel);
         if source == ProfileSource::Population {
             *out = self.population[channel.index()];
-            return;
+            return false;
         }
         self.scores_into(list, channel, out);
-        let total: f64 = out.iter().sum();
-        for v in out.iter_mut() {
-            *v /= total;
-        }
+        true
     }
 
     /// Fills `out` with the customer's `out.len()` best hours of week on `channel` and their
@@ -1284,7 +1292,8 @@ mod tests {
 
     #[test]
     fn select_scores_match_profiles() {
-        // The backtest's closed-form ranking must agree with `profile`.
+        // The backtest's closed-form ranking must agree with `profile`, and the weights a
+        // send time is chosen from must be those scores (or the population's profile).
         let evs = [
             e(0, Channel::Email, 30),
             e(0, Channel::Email, 54),
@@ -1297,11 +1306,27 @@ mod tests {
         for c in 0..3 {
             let cc = counts.customer(c).unwrap();
             for ch in Channel::ALL {
-                let (_, list, _) = m.source(&cc, ch);
+                let (source, list, _) = m.source(&cc, ch);
                 let p = m.profile(&cc, ch);
-                if !list.is_empty() {
-                    assert_eq!(top3_slots(&m.scores(list, ch)), top3_slots(&p));
+                let mut w = [f64::NAN; HOURS_PER_WEEK];
+                let scaled = m.weights_into(&cc, ch, &mut w);
+                assert_eq!(scaled, source != ProfileSource::Population);
+                if scaled {
+                    let mut scores = [0.0; HOURS_PER_WEEK];
+                    let (n_how, n_hod) = dense_counts(list);
+                    week_scores(
+                        &n_how,
+                        &n_hod,
+                        m.kappa,
+                        m.beta,
+                        m.population(ch),
+                        &mut scores,
+                    );
+                    assert_eq!(w, scores);
+                } else {
+                    assert_eq!(w, p);
                 }
+                assert_eq!(top3_slots(&w), top3_slots(&p));
             }
         }
     }

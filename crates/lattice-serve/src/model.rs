@@ -58,8 +58,9 @@ pub struct Profiles<'a> {
 
 impl SendTimeSource for Profiles<'_> {
     fn profile(&self, channel: lattice_decide::Channel, out: &mut SendTimeProfile) -> bool {
+        // Unnormalised: a send time needs the best hour, not probabilities.
         self.model
-            .profile_into(&self.counts, send_channel(channel), out);
+            .weights_into(&self.counts, send_channel(channel), out);
         true
     }
 }

@@ -325,10 +325,12 @@ pub async fn send_time(
     let sc = channel.map_or(SendChannel::Any, send_channel);
     let counts = record.counts();
     let rec = m.models.send_time.recommend(&counts, sc);
-    let profile = m.models.send_time.profile(&counts, sc);
+    // The weights next-best-actions chooses from, so both answer the same instant.
+    let mut weights = [0.0; lattice_decide::HOURS_PER_WEEK];
+    m.models.send_time.weights_into(&counts, sc, &mut weights);
     let send_at = m
         .catalog
-        .send_at(Utc::now(), tz, Some(&profile), false)
+        .send_at(Utc::now(), tz, Some(&weights), false)
         .to_rfc3339();
     Ok(Json(SendTimeResponse {
         customer_id: id,
