@@ -469,13 +469,31 @@ impl fmt::Display for Num {
             return write!(f, "{x:.2}");
         }
         let c = cents as i64;
-        let sign = if c < 0 { "-" } else { "" };
-        let c = c.unsigned_abs();
-        if c.is_multiple_of(100) {
-            write!(f, "{sign}{}", c / 100)
-        } else {
-            write!(f, "{sign}{}.{:02}", c / 100, c % 100)
+        // Digits written backwards into a buffer and handed over once: `{}` and `{:02}` through
+        // the formatter were most of a reason code's cost.
+        let mut buf = [0u8; 24];
+        let mut i = buf.len();
+        let mut u = c.unsigned_abs();
+        let frac = (u % 100) as u8;
+        if frac != 0 {
+            i -= 3;
+            buf[i..].copy_from_slice(&[b'.', b'0' + frac / 10, b'0' + frac % 10]);
         }
+        u /= 100;
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (u % 10) as u8;
+            u /= 10;
+            if u == 0 {
+                break;
+            }
+        }
+        if c < 0 {
+            i -= 1;
+            buf[i] = b'-';
+        }
+        // ASCII digits, a sign and a point: always UTF-8.
+        f.write_str(std::str::from_utf8(&buf[i..]).unwrap_or_default())
     }
 }
 
@@ -635,5 +653,27 @@ mod tests {
         assert_eq!(num(f64::NAN), "NaN");
         assert_eq!(num(f64::INFINITY), "inf");
         assert_eq!(num(-1e20), "-100000000000000000000.00");
+        assert_eq!(num(-0.05), "-0.05");
+        assert_eq!(num(-0.001), "0");
+        assert_eq!(num(12.3), "12.30");
+        assert_eq!(num(9.999), "10");
+        // Against the plain formatting, over magnitudes up to the 1e15 cents cut-off.
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = (x >> 11) as f64 / (1u64 << 53) as f64;
+            let v = (v - 0.5) * 10f64.powi((x % 13) as i32);
+            let c = (v * 100.0).round() as i64;
+            let sign = if c < 0 { "-" } else { "" };
+            let (whole, cents) = (c.unsigned_abs() / 100, c.unsigned_abs() % 100);
+            let plain = if cents == 0 {
+                format!("{sign}{whole}")
+            } else {
+                format!("{sign}{whole}.{cents:02}")
+            };
+            assert_eq!(num(v), plain, "{v}");
+        }
     }
 }

@@ -126,13 +126,20 @@ fn best_slot(
         while slot < end {
             let hour = slot % 24;
             let day_len = (24 - hour).min(end - slot);
-            let weights = p[slot..slot + day_len]
-                .iter()
-                .zip(&penalty[hour..hour + day_len]);
-            for (j, (&w, &q)) in weights.enumerate() {
-                let (v, lane) = (w + q, &mut lanes[j % 4]);
-                if v > *lane {
-                    *lane = v;
+            let (w, q) = (&p[slot..slot + day_len], &penalty[hour..hour + day_len]);
+            let (w4, q4) = (w.chunks_exact(4), q.chunks_exact(4));
+            let (w_rest, q_rest) = (w4.remainder(), q4.remainder());
+            for (w, q) in w4.zip(q4) {
+                for l in 0..4 {
+                    let v = w[l] + q[l];
+                    if v > lanes[l] {
+                        lanes[l] = v;
+                    }
+                }
+            }
+            for (l, (&w, &q)) in w_rest.iter().zip(q_rest).enumerate() {
+                if w + q > lanes[l] {
+                    lanes[l] = w + q;
                 }
             }
             slot += day_len;
