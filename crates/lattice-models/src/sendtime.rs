@@ -728,24 +728,14 @@ impl SendTimeModel {
 
     /// The customer's normalised hour-of-week profile on `channel` (sums to 1).
     pub fn profile(&self, counts: &CustomerCounts<'_>, channel: Channel) -> [f64; HOURS_PER_WEEK] {
-        let mut buf = [0.0; HOURS_PER_WEEK];
-        self.profile_into(counts, channel, &mut buf);
-        buf
-    }
-
-    /// [`Self::profile`] written into `out`, computed in place.
-    pub fn profile_into(
-        &self,
-        counts: &CustomerCounts<'_>,
-        channel: Channel,
-        out: &mut [f64; HOURS_PER_WEEK],
-    ) {
-        if self.weights_into(counts, channel, out) {
+        let mut out = [0.0; HOURS_PER_WEEK];
+        if self.weights_into(counts, channel, &mut out) {
             let total: f64 = out.iter().sum();
             for v in out.iter_mut() {
                 *v /= total;
             }
         }
+        out
     }
 
     /// The customer's hour-of-week weights on `channel`, written into `out`: the profile before
