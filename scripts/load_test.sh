@@ -6,6 +6,12 @@
 #   scripts/load_test.sh [DURATION_SECONDS] [CONNECTIONS]
 # Prints one line per target: requests/s, p50, p99. LATTICE_BIN=path/to/lattice measures
 # another build of the server (a copy of an earlier one, say) against the same ceiling.
+#
+# wrk is a closed loop: each connection sends its next request when the last answer arrives,
+# so latency there is mostly queueing (connections x cost per request). LOAD_RATE=N offers N
+# requests/s instead, whatever the server does (an open loop, with `oha`: cargo install oha
+# --locked), and measures each latency from when its request was due (no coordinated
+# omission), which is what a CRM calling the server sees at that rate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${CARGO_TARGET_DIR:-$HOME/.cache/lattice-target}/release
@@ -19,7 +25,8 @@ LATTICE_API_KEYS="load:$HASH:score" taskset -c 0 "${LATTICE_BIN:-$T/lattice}" se
 P1=$!
 taskset -c 0 "$T/examples/constant_json" 127.0.0.1:18081 >/dev/null &
 P2=$!
-trap 'kill $P1 $P2 2>/dev/null || true' EXIT
+OUT=$(mktemp)
+trap 'kill $P1 $P2 2>/dev/null || true; rm -f "$OUT"' EXIT
 for port in 18080 18081; do
   for _ in $(seq 1 100); do
     (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
@@ -32,6 +39,20 @@ ID=${LOAD_CUSTOMER:-c0966}
 
 run() {
   local name=$1 url=$2
+  if [ -n "${LOAD_RATE:-}" ]; then
+    taskset -c 1 oha -z "${DUR}s" -c "$CONN" -q "$LOAD_RATE" --latency-correction --no-tui \
+      --output-format json -H "Authorization: Bearer $KEY" "$url" >"$OUT"
+    python3 - "$name" "$OUT" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[2]))
+p, s = d["latencyPercentiles"], d["summary"]
+bad = sum(v for k, v in d["statusCodeDistribution"].items() if not k.startswith("2"))
+ms = lambda q: f"{p[q] * 1e3:6.2f}ms"
+print(f"{sys.argv[1]:<22} {s['requestsPerSec']:10.0f} req/s  p50 {ms('p50')}  p99 {ms('p99')}"
+      f"  p99.9 {ms('p99.9')}  non-2xx {bad}  errors {d['errorDistribution'] or 0}")
+PY
+    return
+  fi
   taskset -c 1 wrk -t1 -c"$CONN" -d"${DUR}s" --latency -H "Authorization: Bearer $KEY" "$url" \
     | awk -v n="$name" '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
         /Non-2xx/ {bad=$4} END {printf "%-22s %10s req/s  p50 %8s  p99 %8s  non-2xx %s\n", n, rps, p50, p99, (bad==""?0:bad)}'
