@@ -15,6 +15,11 @@ use lattice_decide::{
     rank,
 };
 
+/// The `lattice` binary's allocator, so the figures are what the server's ranking costs
+/// (glibc's malloc and free were a fifth of this bench's instructions).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXTRA: &str = r#"
 [[action]]
 id = "vip_lounge"
