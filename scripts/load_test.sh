@@ -2,7 +2,7 @@
 # Load test of next-best-actions on loopback, beside a minimal axum handler returning a
 # constant JSON (the ceiling), in the same run. Server and load generator are each pinned to
 # one core. Needs `wrk` (apt-get install wrk) and a release build:
-#   cargo build --release -p lattice -p lattice-serve --bin lattice --example constant_json
+#   cargo build --release -p lattice -p lattice-serve --bin lattice --example constant_json --features lattice-serve/load-test
 #   scripts/load_test.sh [DURATION_SECONDS] [CONNECTIONS]
 # Prints one line per target: requests/s, p50, p99. LATTICE_BIN=path/to/lattice measures
 # another build of the server (a copy of an earlier one, say) against the same ceiling.

@@ -4,6 +4,8 @@
 //!
 //! cargo bench -p lattice-audience --bench select
 
+#![allow(clippy::unwrap_used)] // tests and benchmarks may unwrap
+
 use std::hint::black_box;
 
 use chrono::{TimeZone, Utc};
@@ -11,8 +13,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use lattice_audience::{
     AudienceIndex, AudienceRequest, Format, ModelFacts, Plan, Source, select, write,
 };
-use lattice_data::actions::ActionCatalog;
-use lattice_data::settings::{Settings, Tier};
+use lattice_catalog::actions::ActionCatalog;
+use lattice_catalog::settings::{Settings, Tier};
 use lattice_decide::Catalog;
 use lattice_models::snapshot::{Contact, CustomerRecord, ServingSnapshot};
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use lattice_data::settings::Tier;
+use lattice_catalog::settings::Tier;
 use lattice_decide::slug;
 use lattice_models::artifact::{METRICS, Manifest};
 use lattice_models::pipeline::Backtest;

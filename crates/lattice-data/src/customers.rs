@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::Float64Type;
+
+use lattice_catalog::is_valid_timezone;
 
 use crate::error::{DataError, Result};
 use crate::issues::{Issue, Issues, Rule};
@@ -20,11 +21,6 @@ pub fn customers_location(data_dir: &Path) -> PathBuf {
 
 pub fn open_customers_file(path: &Path) -> Result<TableReader> {
     TableReader::open(path, CUSTOMER_COLUMNS, customers_schema())
-}
-
-/// True if `name` is an IANA time zone name known to chrono-tz.
-pub fn is_valid_timezone(name: &str) -> bool {
-    chrono_tz::Tz::from_str(name).is_ok()
 }
 
 /// Per-row checks for the customers table. `seen` maps customer ids to the row they were

@@ -61,6 +61,17 @@ pub enum DataError {
     },
 }
 
+impl From<lattice_catalog::ConfigError> for DataError {
+    fn from(e: lattice_catalog::ConfigError) -> Self {
+        match e {
+            lattice_catalog::ConfigError::Io { path, source } => DataError::Io { path, source },
+            lattice_catalog::ConfigError::Invalid { path, message } => {
+                DataError::Invalid { path, message }
+            }
+        }
+    }
+}
+
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
 
 impl DataError {

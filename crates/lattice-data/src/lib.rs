@@ -1,8 +1,6 @@
 //! Lattice's data layer: the input data contract (schemas, validation with located errors,
-//! streaming Parquet readers and writers), the action catalog and program settings, the
-//! synthetic world with planted truth, and the CDNOW importer.
+//! streaming Parquet readers and writers), the synthetic world with planted truth, and the CDNOW importer.
 
-pub mod actions;
 pub mod cdnow;
 pub mod customers;
 pub mod error;
@@ -10,7 +8,6 @@ pub mod events;
 pub mod issues;
 pub mod normalize;
 pub mod schema;
-pub mod settings;
 pub mod synth;
 pub mod table;
 pub mod validate;

@@ -24,7 +24,6 @@ pub const KNOWN_EVENT_TYPES: &[&str] = &[
 ];
 
 /// Channels an action can be sent on and consent is recorded for.
-pub const CHANNELS: &[&str] = &["email", "sms", "push"];
 
 pub fn is_known_event_type(t: &str) -> bool {
     KNOWN_EVENT_TYPES.contains(&t)

@@ -26,11 +26,11 @@ pub use model::{
     SUPPORT_DROPOUT_PROB, SUPPORT_DROPOUT_SENTIMENT,
 };
 
-use crate::actions::ActionCatalog;
 use crate::error::{DataError, Result};
 use crate::schema::{customers_schema, events_schema, ts_type};
-use crate::settings::Settings;
 use catalog::ACTIONS;
+use lattice_catalog::actions::ActionCatalog;
+use lattice_catalog::settings::Settings;
 use model::{Customer, Ev, N_KINDS, World};
 
 /// Customers per unit of work; fixed so the output does not depend on the thread count.

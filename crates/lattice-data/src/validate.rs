@@ -8,13 +8,14 @@ use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, TimestampMicrosecondType};
 
-use crate::actions::ActionCatalog;
 use crate::customers::{check_customers_batch, customers_location, open_customers_file};
+use crate::error::DataError;
 use crate::events::{check_events_batch, event_files, events_location, fmt_us, open_events_file};
 use crate::issues::{Issue, Issues, Rule};
 use crate::schema::{CUSTOMER_COLUMNS, EVENT_COLUMNS, ev, is_known_event_type};
-use crate::settings::Settings;
 use crate::table::TableReader;
+use lattice_catalog::actions::ActionCatalog;
+use lattice_catalog::settings::Settings;
 
 #[derive(Debug, Clone, Default)]
 pub struct ValidateOptions {
@@ -136,6 +137,7 @@ pub fn validate_dir(dir: &Path, opts: &ValidateOptions) -> Validation {
         match ActionCatalog::from_file(&actions_path) {
             Ok(c) => summary.actions = Some(c.actions.len()),
             Err(e) => {
+                let e = DataError::from(e);
                 let rule = if e.to_string().contains("duplicate action id") {
                     Rule::DuplicateActionId
                 } else {
@@ -155,7 +157,7 @@ pub fn validate_dir(dir: &Path, opts: &ValidateOptions) -> Validation {
             Ok(s) => summary.tiers = Some(s.tiers.iter().map(|t| t.name.clone()).collect()),
             Err(e) => issues.push(Issue {
                 rule: Rule::BadSettings,
-                ..Issue::from_error(&e)
+                ..Issue::from_error(&DataError::from(e))
             }),
         }
     }

@@ -3,13 +3,15 @@
 //!
 //! `cargo bench -p lattice-decide` (target: under 5 µs per call).
 
+#![allow(clippy::unwrap_used)] // tests and benchmarks may unwrap
+
 use std::hint::black_box;
 use std::path::PathBuf;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use lattice_data::actions::ActionCatalog;
-use lattice_data::settings::Settings;
+use lattice_catalog::actions::ActionCatalog;
+use lattice_catalog::settings::Settings;
 use lattice_decide::{
     Catalog, Channel, Contact, Context, Customer, HOURS_PER_WEEK, PerChannel, RankOptions, Scores,
     rank,

@@ -12,7 +12,8 @@ use crate::input::{Context, Customer, RankOptions};
 use crate::kind::Kind;
 use crate::kinds::{Reasons, Subject};
 use crate::output::ExclusionRule;
-use crate::rank::{reason_codes, screen};
+use crate::pick::reason_codes;
+use crate::rank::screen;
 
 /// An action of a compiled catalog, as callers targeting one action see it.
 #[derive(Debug, Clone, Copy)]
@@ -145,8 +146,8 @@ fn last_sent(
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use lattice_data::actions::ActionCatalog;
-    use lattice_data::settings::Settings;
+    use lattice_catalog::actions::ActionCatalog;
+    use lattice_catalog::settings::Settings;
 
     use crate::channel::PerChannel;
     use crate::input::{Contact, Scores};

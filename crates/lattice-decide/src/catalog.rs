@@ -5,12 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use lattice_data::actions::ActionCatalog;
-use lattice_data::settings::{Settings, Tier};
+use lattice_catalog::actions::ActionCatalog;
+use lattice_catalog::settings::{Settings, Tier};
 use serde_json::{Map, Value};
 
-use crate::cel_check::Names;
-use crate::cel_env::{ActionRecord, Rule, Scope};
+use crate::cel::{ActionRecord, Names, Rule, Scope};
 use crate::channel::{Channel, PerChannel};
 use crate::error::{CatalogError, CatalogErrorKind};
 use crate::input::{Context, Customer, Scores};

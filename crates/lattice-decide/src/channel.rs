@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A channel an action is sent on and consent is recorded for (`lattice_data::schema::CHANNELS`).
+/// A channel an action is sent on and consent is recorded for (`lattice_catalog::CHANNELS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {

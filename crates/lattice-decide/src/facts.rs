@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
-use lattice_data::settings::Tier;
+use lattice_catalog::settings::Tier;
 
 use crate::catalog::Catalog;
 use crate::channel::{Channel, PerChannel};

@@ -10,7 +10,7 @@ use serde_json::ser::{CompactFormatter, Formatter};
 use crate::catalog::CompiledAction;
 use crate::kinds::{self, PValue, Personal, Reasons, Subject};
 use crate::output::{Exclusion, Rfc3339};
-use crate::rank::{Pick, action_reason_codes};
+use crate::pick::{Pick, action_reason_codes};
 
 // Writing to a `Vec<u8>` cannot fail: the `io::Result`s below are always `Ok`.
 

@@ -1,4 +1,4 @@
-//! The built-in micro-moment kinds (`lattice_data::actions::ACTION_KINDS`).
+//! The built-in micro-moment kinds (`lattice_catalog::actions::ACTION_KINDS`).
 
 use std::fmt;
 
@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn kinds_match_the_data_contract() {
         let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(names, lattice_data::actions::ACTION_KINDS);
+        assert_eq!(names, lattice_catalog::actions::ACTION_KINDS);
         for k in Kind::ALL {
             assert_eq!(Kind::parse(k.as_str()), Some(k));
         }

@@ -4,7 +4,7 @@
 //!
 //! # Compiling a catalog
 //!
-//! [`Catalog::compile`] checks an `actions.toml` (parsed by `lattice_data`) against the model
+//! [`Catalog::compile`] checks an `actions.toml` (parsed by `lattice_catalog`) against the model
 //! being served: the names of its value row (`variables`, the features and optionally the
 //! scores) and its categories. It rejects, naming the action and field:
 //! duplicate ids, unknown kinds, channels and categories, bad numbers, a kind whose built-in rule
@@ -102,8 +102,8 @@
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
-//! use lattice_data::actions::ActionCatalog;
-//! use lattice_data::settings::Settings;
+//! use lattice_catalog::actions::ActionCatalog;
+//! use lattice_catalog::settings::Settings;
 //! use lattice_decide::{Catalog, Channel, Context, Customer, PerChannel, RankOptions, Scores, rank};
 //!
 //! let actions = ActionCatalog::parse(r#"
@@ -136,8 +136,7 @@
 
 mod assess;
 mod catalog;
-mod cel_check;
-mod cel_env;
+mod cel;
 mod channel;
 mod error;
 mod facts;
@@ -147,7 +146,7 @@ mod kind;
 mod kinds;
 mod output;
 mod payload;
-mod plan;
+mod pick;
 mod rank;
 mod send_at;
 mod tuning;

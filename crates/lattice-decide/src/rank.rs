@@ -5,14 +5,15 @@ use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
 
 use crate::catalog::{Catalog, CompiledAction};
-use crate::cel_env::{Scope, number};
+use crate::cel::Scope;
 use crate::channel::{Channel, PerChannel};
 use crate::facts::{Facts, days_before, prob};
 use crate::input::{Context, Customer, HOURS_PER_WEEK, RankOptions, SendTimeProfile};
 use crate::json;
 use crate::kind::Kind;
-use crate::kinds::{self, Num, Reasons, Subject};
+use crate::kinds::{self, Reasons, Subject};
 use crate::output::{Decision, Exclusion, ExclusionRule, RankedAction};
+use crate::pick::{Pick, action_reason_codes};
 use crate::send_at::send_at;
 
 /// Ranks the catalog's actions for one customer at one moment. Pure: same inputs, same answer.
@@ -46,17 +47,6 @@ pub fn rank_json(
     ranked(catalog, customer, context, options, |s, picks, excluded| {
         json::write_decision(out, s, picks, excluded.as_deref());
     })
-}
-
-/// A ranked action: which, how it scored, where and when it goes.
-pub(crate) struct Pick {
-    pub(crate) index: usize,
-    pub(crate) propensity: f64,
-    pub(crate) score: f64,
-    pub(crate) channel: Channel,
-    /// The customer is on `channel` now.
-    pub(crate) on_now: bool,
-    pub(crate) send_at: DateTime<Tz>,
 }
 
 /// Screens, scores, sorts and hands out channels; `finish` turns the picks (best first) and,
@@ -369,44 +359,6 @@ fn present(p: &Pick, s: &Subject<'_>, reasons: &mut Reasons) -> RankedAction {
         payload: serde_json::Value::Object(kinds::personalise(action, s).into_map(action)),
         send_at: p.send_at.fixed_offset(),
         reasons: reasons.to_vec(),
-    }
-}
-
-/// A ranked action's reason codes, in `reasons` (cleared first).
-pub(crate) fn action_reason_codes(
-    action: &CompiledAction,
-    p: &Pick,
-    s: &Subject<'_>,
-    reasons: &mut Reasons,
-) {
-    reasons.clear();
-    reason_codes(action, s, reasons);
-    if p.on_now {
-        reasons.push(format_args!("on_channel_now"));
-    }
-}
-
-/// The kind's reason codes, then `name=value` for each number the `eligible` expression read.
-pub(crate) fn reason_codes(action: &CompiledAction, s: &Subject<'_>, reasons: &mut Reasons) {
-    kinds::reasons(action, s, reasons);
-    if let Some(rule) = &action.rule {
-        let scope = Scope {
-            customer: s.customer,
-            context: s.context,
-            tier: s.facts.tier,
-            action: &action.record,
-        };
-        for (name, binding) in rule.numeric_names() {
-            let stated = reasons
-                .iter()
-                .any(|r| r.strip_prefix(name).is_some_and(|v| v.starts_with('=')));
-            if !stated {
-                reasons.push(format_args!(
-                    "{name}={}",
-                    Num(number(binding, &scope).unwrap_or(f64::NAN))
-                ));
-            }
-        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! a dense vector with a named, ordered schema. Training and serving both call it.
 
 use chrono::{Datelike, NaiveDate};
-use lattice_data::settings::Tier;
+use lattice_catalog::settings::Tier;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregates::{Aggregates, DAY_US, Profile};

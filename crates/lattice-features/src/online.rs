@@ -1,6 +1,6 @@
 //! Online updates: one event applied to a customer's [`Aggregates`], so a server can move
 //! features as events arrive instead of waiting for the next training run. The rules mirror the
-//! aggregation query in [`crate::sql`] event by event; `tests/online.rs` checks that aggregates
+//! aggregation query in [`crate::sql`] event by event; `tests/features/online.rs` checks that aggregates
 //! at T1 plus the events of (T1, T2] equal the query's aggregates at T2.
 //!
 //! Exact (equal to the query, for events that arrive in time order): first and last event,

@@ -8,7 +8,6 @@ pub mod logistic;
 pub mod metrics;
 pub mod parallel;
 pub mod pipeline;
-pub mod report;
 pub mod score;
 pub mod train;
 

@@ -443,7 +443,7 @@ pub async fn labels(
 pub async fn fit(
     history: &History,
     profiles: &HashMap<String, Profile>,
-    tiers: Vec<lattice_data::settings::Tier>,
+    tiers: Vec<lattice_catalog::settings::Tier>,
     cfg: &TrainConfig,
     cutoff_us: i64,
 ) -> Result<Fitted, ModelError> {
@@ -464,7 +464,7 @@ fn alphas_for<'a>(cfg: &'a TrainConfig, chosen: Option<f64>) -> std::borrow::Cow
 pub async fn fit_with(
     history: &History,
     profiles: &HashMap<String, Profile>,
-    tiers: Vec<lattice_data::settings::Tier>,
+    tiers: Vec<lattice_catalog::settings::Tier>,
     cfg: &TrainConfig,
     cutoff_us: i64,
     earlier: Option<&Fitted>,
@@ -748,7 +748,7 @@ pub fn data_end(history: &History) -> i64 {
 pub async fn backtest(
     history: &History,
     profiles: &HashMap<String, Profile>,
-    settings: &lattice_data::settings::Settings,
+    settings: &lattice_catalog::settings::Settings,
     cfg: &TrainConfig,
     end_us: Option<i64>,
 ) -> Result<(Fitted, Backtest), ModelError> {

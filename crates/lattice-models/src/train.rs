@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use lattice_data::settings::Settings;
+use lattice_catalog::settings::Settings;
 use lattice_features::history::fmt_day;
 use lattice_features::{History, TimeZones, load_profiles};
 
@@ -26,7 +26,13 @@ pub struct TrainOptions {
     pub as_of_us: Option<i64>,
     /// Run the backtest first (metrics.json and the send-time hyper-parameters).
     pub backtest: bool,
+    /// Writes `report.html` into the directory (checksummed like every other file); `None`:
+    /// no report. The renderer lives in `lattice-report`, so this crate does not build plots.
+    pub report: Option<RenderReport>,
 }
+
+/// Renders a model and its backtest as one HTML page (`lattice_report::render`).
+pub type RenderReport = fn(&Manifest, &Models, Option<&Backtest>) -> String;
 
 pub struct Trained {
     pub dir: PathBuf,
@@ -199,10 +205,12 @@ pub async fn train_with_progress(
         metrics,
         training_config: cfg.clone(),
     };
-    let html = crate::report::render(&manifest, &models, report.as_ref());
-    writer
-        .write_text(crate::artifact::REPORT, &html)
-        .map_err(err)?;
+    if let Some(render) = opts.report {
+        let html = render(&manifest, &models, report.as_ref());
+        writer
+            .write_text(crate::artifact::REPORT, &html)
+            .map_err(err)?;
+    }
     // The action catalog and program settings travel with the model, so the server loads
     // (and reloads) a consistent set. A broken catalog fails here, not at serving time.
     for file in [crate::artifact::ACTIONS, crate::artifact::SETTINGS] {
@@ -211,7 +219,7 @@ pub async fn train_with_progress(
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| ModelError::Data(format!("{}: {e}", path.display())))?;
             if file == crate::artifact::ACTIONS {
-                lattice_data::actions::ActionCatalog::parse(&text)
+                lattice_catalog::actions::ActionCatalog::parse(&text)
                     .map_err(|e| ModelError::Data(format!("{}: {e}", path.display())))?;
             }
             writer.write_text(file, &text).map_err(err)?;

@@ -4,13 +4,15 @@
 //!
 //! cargo bench -p lattice-serve --bench request_path
 
+#![allow(clippy::unwrap_used)] // tests and benchmarks may unwrap
+
 use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lattice_decide::{Context, RankOptions};
-use lattice_serve::LoadedModel;
-use lattice_serve::model::Scratch;
+use lattice_runtime::LoadedModel;
+use lattice_runtime::Scratch;
 
 /// The `lattice` binary's allocator, so the figures are the server's.
 #[global_allocator]

@@ -4,7 +4,9 @@
 //! (`nba_response.json`, 1.9 KB), so both servers move the same bytes; `/tiny` answers 70
 //! bytes, for reference.
 //!
-//! cargo run --release -p lattice-serve --example constant_json -- 127.0.0.1:8081
+//! cargo run --release -p lattice-serve --features load-test --example constant_json -- 127.0.0.1:8081
+
+#![allow(clippy::unwrap_used)] // tests and benchmarks may unwrap
 
 use axum::Router;
 use axum::routing::get;

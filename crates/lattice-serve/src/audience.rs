@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use lattice_audience::{AudienceRequest, Format, Summary, select, write};
@@ -175,9 +175,7 @@ pub async fn audiences(
     let plan = req
         .plan(&m.audience, &m.catalog, Utc::now())
         .map_err(|e| Problem::unprocessable(&e.field, e.detail))?;
-    let internal = |e: tokio::task::JoinError| {
-        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-    };
+    let internal = |e: tokio::task::JoinError| Problem::internal("the audience task", &e);
     let model = m.clone();
     let audience = tokio::task::spawn_blocking(move || {
         select(&model.audience_source(&model.online.withdrawn()), &plan)

@@ -1,7 +1,7 @@
 //! API keys with scopes. Keys are stored as SHA-256 hashes (a config file or the
 //! `LATTICE_API_KEYS` environment variable) and compared in constant time.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -69,6 +69,45 @@ pub enum Denied {
     Forbidden,
 }
 
+/// A key configuration that cannot be used; says which file or entry and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{path}: {source}", path = .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}", path = .path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A key of the file at `path` is wrong.
+    #[error("{path}: {source}", path = .path.display())]
+    InFile {
+        path: PathBuf,
+        #[source]
+        source: Box<KeyError>,
+    },
+    #[error("key {name:?}: sha256 must be 64 hex digits (the SHA-256 of the key)")]
+    BadHash { name: String },
+    #[error("key {name:?}: no scopes")]
+    NoScopes { name: String },
+    #[error("LATTICE_API_KEYS entry {entry}: expected name:sha256:scope+scope")]
+    EntryShape { entry: usize },
+    #[error(
+        "LATTICE_API_KEYS entry {entry} ({name}): unknown scope {scope:?} \
+         (expected score, audience, events or admin)"
+    )]
+    UnknownScope {
+        entry: usize,
+        name: String,
+        scope: String,
+    },
+}
+
 pub fn sha256_hex(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
@@ -80,18 +119,15 @@ fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 impl ApiKeys {
-    pub fn new(keys: Vec<ApiKey>) -> Result<Self, String> {
+    pub fn new(keys: Vec<ApiKey>) -> Result<Self, KeyError> {
         let mut out = Vec::new();
         for k in keys {
             let mut hash = [0u8; 32];
-            hex::decode_to_slice(&k.sha256, &mut hash).map_err(|_| {
-                format!(
-                    "key {:?}: sha256 must be 64 hex digits (the SHA-256 of the key)",
-                    k.name
-                )
+            hex::decode_to_slice(&k.sha256, &mut hash).map_err(|_| KeyError::BadHash {
+                name: k.name.clone(),
             })?;
             if k.scopes.is_empty() {
-                return Err(format!("key {:?}: no scopes", k.name));
+                return Err(KeyError::NoScopes { name: k.name });
             }
             out.push((k, hash));
         }
@@ -99,14 +135,23 @@ impl ApiKeys {
     }
 
     /// `[[key]]` tables with `name`, `sha256` and `scopes`.
-    pub fn from_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let f: KeysFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        Self::new(f.keys).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn from_file(path: &Path) -> Result<Self, KeyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let f: KeysFile = toml::from_str(&text).map_err(|source| KeyError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::new(f.keys).map_err(|e| KeyError::InFile {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })
     }
 
     /// `name:sha256:scope+scope` entries separated by commas (the `LATTICE_API_KEYS` format).
-    pub fn from_env_value(value: &str) -> Result<Self, String> {
+    pub fn from_env_value(value: &str) -> Result<Self, KeyError> {
         let mut keys = Vec::new();
         for (i, entry) in value
             .split(',')
@@ -116,20 +161,15 @@ impl ApiKeys {
         {
             let parts: Vec<&str> = entry.split(':').collect();
             let [name, sha256, scopes] = parts[..] else {
-                return Err(format!(
-                    "LATTICE_API_KEYS entry {}: expected name:sha256:scope+scope",
-                    i + 1
-                ));
+                return Err(KeyError::EntryShape { entry: i + 1 });
             };
             let scopes = scopes
                 .split('+')
                 .map(|s| {
-                    Scope::parse(s).ok_or_else(|| {
-                        format!(
-                            "LATTICE_API_KEYS entry {} ({name}): unknown scope {s:?} \
-                             (expected score, audience, events or admin)",
-                            i + 1
-                        )
+                    Scope::parse(s).ok_or_else(|| KeyError::UnknownScope {
+                        entry: i + 1,
+                        name: name.to_string(),
+                        scope: s.to_string(),
                     })
                 })
                 .collect::<Result<_, _>>()?;
@@ -199,12 +239,17 @@ mod tests {
 
     #[test]
     fn bad_configuration_is_named() {
-        let e = ApiKeys::from_env_value("crm:abc:score").unwrap_err();
+        let e = ApiKeys::from_env_value("crm:abc:score")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("crm") && e.contains("64 hex"), "{e}");
-        let e =
-            ApiKeys::from_env_value(&format!("crm:{}:everything", sha256_hex("x"))).unwrap_err();
+        let e = ApiKeys::from_env_value(&format!("crm:{}:everything", sha256_hex("x")))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("everything"), "{e}");
-        let e = ApiKeys::from_env_value("just-a-key").unwrap_err();
+        let e = ApiKeys::from_env_value("just-a-key")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("entry 1"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("keys.toml");
@@ -213,7 +258,7 @@ mod tests {
             "[[key]]\nname = \"a\"\nsha256 = \"00\"\nscopes = [\"score\"]\n",
         )
         .unwrap();
-        let e = ApiKeys::from_file(&p).unwrap_err();
+        let e = ApiKeys::from_file(&p).unwrap_err().to_string();
         assert!(e.contains("keys.toml") && e.contains("\"a\""), "{e}");
     }
 }

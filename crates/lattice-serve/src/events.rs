@@ -135,13 +135,7 @@ pub async fn post_events(
     let st = state.clone();
     let done = tokio::task::spawn_blocking(move || ingest(&st, &events, now))
         .await
-        .map_err(|e| {
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("ingest task failed: {e}"),
-            )
-        })?;
+        .map_err(|e| Problem::internal("the ingest task", &e))?;
     match done {
         Ok(accepted) => Ok(Json(accepted).into_response()),
         Err(e) => {
@@ -299,7 +293,7 @@ pub async fn decision(
         Some(store.decision(&id2))
     })
     .await
-    .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    .map_err(|e| Problem::internal("reading the decision", &e))?;
     let d: Decision = match found {
         None => {
             return Err(unavailable(

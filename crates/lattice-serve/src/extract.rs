@@ -85,21 +85,31 @@ impl<S: Send + Sync> FromRequestParts<S> for crate::api::ActionsQuery {
 }
 
 fn actions_query(query: &str) -> Result<crate::api::ActionsQuery, Problem> {
-    fn set<T>(slot: &mut Option<T>, name: &str, v: Result<T, String>) -> Result<(), Problem> {
+    /// `parsed` is `None` for a value that does not parse; `expected` says what would.
+    fn set<T>(
+        slot: &mut Option<T>,
+        name: &str,
+        value: &str,
+        parsed: Option<T>,
+        expected: &str,
+    ) -> Result<(), Problem> {
         if slot.is_some() {
             return Err(Problem::bad_request(
                 name,
                 format!("duplicate query parameter `{name}`"),
             ));
         }
-        *slot = Some(v.map_err(|e| Problem::bad_request(name, format!("{name}: {e}")))?);
+        let v = parsed.ok_or_else(|| {
+            Problem::bad_request(name, format!("{name}: expected {expected} (got {value:?})"))
+        })?;
+        *slot = Some(v);
         Ok(())
     }
-    fn boolean(v: &str) -> Result<bool, String> {
+    fn boolean(v: &str) -> Option<bool> {
         match v {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(format!("expected true or false (got {v:?})")),
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
         }
     }
     let mut q = crate::api::ActionsQuery::default();
@@ -108,13 +118,31 @@ fn actions_query(query: &str) -> Result<crate::api::ActionsQuery, Problem> {
             "limit" => set(
                 &mut q.limit,
                 "limit",
-                value
-                    .parse()
-                    .map_err(|_| format!("expected a whole number (got {value:?})")),
+                &value,
+                value.parse().ok(),
+                "a whole number",
             )?,
-            "channel" => set(&mut q.channel, "channel", Ok(value.into_owned()))?,
-            "explain" => set(&mut q.explain, "explain", boolean(&value))?,
-            "record" => set(&mut q.record, "record", boolean(&value))?,
+            "channel" => set(
+                &mut q.channel,
+                "channel",
+                &value,
+                Some(value.to_string()),
+                "",
+            )?,
+            "explain" => set(
+                &mut q.explain,
+                "explain",
+                &value,
+                boolean(&value),
+                "true or false",
+            )?,
+            "record" => set(
+                &mut q.record,
+                "record",
+                &value,
+                boolean(&value),
+                "true or false",
+            )?,
             other => {
                 return Err(Problem::bad_request(
                     other,

@@ -9,12 +9,11 @@
 pub mod api;
 pub mod audience;
 pub mod auth;
+pub mod error;
 pub mod events;
 mod extract;
 mod guard;
 pub mod metrics;
-pub mod model;
-pub mod online;
 mod page;
 pub mod problem;
 pub mod routes;
@@ -36,10 +35,11 @@ use axum::handler::Handler;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use lattice_runtime::LoadedModel;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 
-pub use crate::model::LoadedModel;
+pub use crate::error::{ReloadError, ServeError};
 pub use crate::state::AppState;
 
 /// Limits applied to every request.
@@ -343,11 +343,10 @@ fn reload_on_sighup(state: AppState) {
 pub async fn serve(
     opts: ServeOptions,
     on_ready: impl FnOnce(SocketAddr, &LoadedModel),
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
     let (dir, actions) = (opts.model.clone(), opts.actions.clone());
-    let model = tokio::task::spawn_blocking(move || LoadedModel::load(&dir, actions.as_deref()))
-        .await
-        .map_err(|e| e.to_string())??;
+    let model =
+        tokio::task::spawn_blocking(move || LoadedModel::load(&dir, actions.as_deref())).await??;
     if opts.keys.is_empty() {
         tracing::warn!(
             "no API keys configured: every endpoint is open (set LATTICE_API_KEYS or --api-keys)"
@@ -355,21 +354,26 @@ pub async fn serve(
     }
     let listener = tokio::net::TcpListener::bind(opts.addr)
         .await
-        .map_err(|e| format!("binding {}: {e}", opts.addr))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|source| ServeError::Bind {
+            addr: opts.addr,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
     let state = match opts.events_db.clone() {
         None => AppState::new(model, opts.keys),
         Some(path) => {
             let max = opts.events_max_bytes;
             tokio::task::spawn_blocking(move || {
-                let store = lattice_events::EventStore::open(&path, max)
-                    .map_err(|e| format!("opening the events database: {e}"))?;
+                let store = lattice_events::EventStore::open(&path, max).map_err(|source| {
+                    ServeError::OpenEvents {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
                 tracing::info!(path = %path.display(), "events database open");
-                AppState::with_events(model, opts.keys, store)
-                    .map_err(|e| format!("replaying stored events: {e}"))
+                AppState::with_events(model, opts.keys, store).map_err(ServeError::Replay)
             })
-            .await
-            .map_err(|e| e.to_string())??
+            .await??
         }
     };
     on_ready(addr, &state.model());
@@ -377,6 +381,6 @@ pub async fn serve(
     reload_on_sighup(state.clone());
     axum::serve(listener, router(state, opts.limits))
         .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server: {e}"))
+        .await?;
+    Ok(())
 }

@@ -45,6 +45,17 @@ impl Problem {
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request", detail).with_field(field)
     }
 
+    /// A fault of the server's, not the request's: logged with its cause, answered 500 without
+    /// it (the cause may name files or internals).
+    pub fn internal(what: &str, cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{what} failed");
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{what} failed on the server's side (logged)"),
+        )
+    }
+
     pub fn unknown_customer(id: &str) -> Self {
         Problem::new(
             StatusCode::NOT_FOUND,

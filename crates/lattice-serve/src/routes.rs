@@ -13,9 +13,9 @@ use crate::api::*;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::guard::{ADMIN, SCORE, Scoped};
 use crate::metrics::EventsGauges;
-use crate::model::{LoadedModel, Scratch, send_channel};
 use crate::problem::Problem;
 use crate::state::AppState;
+use lattice_runtime::{Runtime, Scratch, send_channel};
 
 /// Most ids (and inline records) in one `POST /v1/score`.
 pub const MAX_BATCH: usize = 10_000;
@@ -32,7 +32,7 @@ const DAYS: [&str; 7] = [
     "sunday",
 ];
 
-fn customer_index(m: &LoadedModel, id: &str) -> Result<usize, Problem> {
+fn customer_index(m: &Runtime, id: &str) -> Result<usize, Problem> {
     m.snapshot
         .get(id)
         .ok_or_else(|| Problem::unknown_customer(id))
@@ -50,7 +50,7 @@ fn parse_channel(field: &str, v: Option<&str>) -> Result<Option<lattice_decide::
     }
 }
 
-fn top_affinities(m: &LoadedModel, affinity: &[f64]) -> Vec<Affinity> {
+fn top_affinities(m: &Runtime, affinity: &[f64]) -> Vec<Affinity> {
     let mut all: Vec<Affinity> = m
         .manifest
         .categories
@@ -72,7 +72,7 @@ fn top_affinities(m: &LoadedModel, affinity: &[f64]) -> Vec<Affinity> {
 
 /// The scores part of a value row (after the features), as the API answers them.
 fn scores_response(
-    m: &LoadedModel,
+    m: &Runtime,
     rec: &CustomerRecord,
     values: &[f64],
     source: &'static str,
@@ -94,7 +94,7 @@ fn scores_response(
     }
 }
 
-fn snapshot_scores(m: &LoadedModel, i: usize) -> ScoresResponse {
+fn snapshot_scores(m: &Runtime, i: usize) -> ScoresResponse {
     scores_response(m, m.record(i), m.snapshot.values(i), "snapshot")
 }
 
@@ -143,21 +143,21 @@ fn rank_options(
 /// Calls `f` with the customer as the decision layer sees them: from online state if events
 /// changed the customer since the snapshot, else from the snapshot.
 fn with_customer<T>(
-    m: &LoadedModel,
+    m: &Runtime,
     id: &str,
     f: impl FnOnce(&lattice_decide::Customer<'_>) -> T,
 ) -> Result<T, Problem> {
     let mut scratch = Scratch::default();
     let online = m.online.get(id);
     let customer = match &online {
-        Some(c) => m.online_customer(c, &mut scratch),
+        Some(c) => c.customer(m, &mut scratch),
         None => m.customer(customer_index(m, id)?, &mut scratch),
     };
     Ok(f(&customer))
 }
 
 fn decide(
-    m: &LoadedModel,
+    m: &Runtime,
     id: &str,
     context: &Context<'_>,
     options: &RankOptions,
@@ -210,7 +210,7 @@ async fn decide_and_record(
         Some(store.record_decision(&record))
     })
     .await
-    .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    .map_err(|e| Problem::internal("recording the decision", &e))?;
     match stored {
         None => {
             return Err(Problem::new(
@@ -231,8 +231,8 @@ async fn decide_and_record(
     body.extend_from_slice(b"{\"decision_id\":\"");
     body.extend_from_slice(decision_id.as_bytes());
     body.extend_from_slice(b"\",");
-    let rest = serde_json::to_vec(&decision)
-        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let rest =
+        serde_json::to_vec(&decision).map_err(|e| Problem::internal("writing the decision", &e))?;
     // `rest` is an object: splice the id in as its first member.
     body.extend_from_slice(&rest[1..]);
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -367,7 +367,7 @@ pub async fn send_time(
     }))
 }
 
-fn inline_scores(m: &LoadedModel, k: usize, c: &InlineCustomer) -> Result<ScoresResponse, Problem> {
+fn inline_scores(m: &Runtime, k: usize, c: &InlineCustomer) -> Result<ScoresResponse, Problem> {
     let (row, s) = m
         .models
         .score_inline(|name| c.features.get(name).copied())
@@ -454,7 +454,7 @@ pub async fn score_batch(
     }))
 }
 
-pub fn model_info(m: &LoadedModel) -> ModelInfo {
+pub fn model_info(m: &Runtime) -> ModelInfo {
     let man = &m.manifest;
     ModelInfo {
         name: man.name.clone(),
@@ -511,14 +511,7 @@ pub async fn reload(
     };
     let m = state
         .reload(req.model.map(Into::into), req.actions.map(Into::into))
-        .await
-        .map_err(|e| {
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "model-refused",
-                format!("{e} (the previous model keeps serving)"),
-            )
-        })?;
+        .await?;
     Ok(Json(ReloadResponse {
         reloaded: true,
         model: model_info(&m),

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use std::sync::atomic::Ordering;
 
-use lattice_events::{Event, EventStore, StoreError};
+use lattice_events::{EventStore, StoreError};
+use lattice_runtime::{LoadedModel, Runtime};
 
 use crate::auth::ApiKeys;
+use crate::error::ReloadError;
 use crate::metrics::Metrics;
-use crate::model::LoadedModel;
 
 /// The events database: one writer, behind a lock that also orders batches against replays.
 /// A batch takes `apply` before it lets go of `store`, so the next batch is written while this
@@ -22,32 +23,11 @@ pub struct Events {
     pub path: PathBuf,
 }
 
-/// Events replayed per call of [`crate::online::OnlineState::apply`].
-const REPLAY_CHUNK: usize = 10_000;
-
-/// Applies the stored events newer than the model's as_of to its (empty) online state.
-pub fn replay(store: &EventStore, model: &LoadedModel) -> Result<u64, StoreError> {
-    let mut chunk: Vec<Event> = Vec::with_capacity(REPLAY_CHUNK);
-    let flush = |chunk: &mut Vec<Event>| {
-        let refs: Vec<&Event> = chunk.iter().collect();
-        model.online.apply(model, &refs);
-        chunk.clear();
-    };
-    let n = store.replay(model.as_of_us(), |e| {
-        chunk.push(e);
-        if chunk.len() == REPLAY_CHUNK {
-            flush(&mut chunk);
-        }
-    })?;
-    flush(&mut chunk);
-    Ok(n)
-}
-
 #[derive(Clone)]
 pub struct AppState(pub Arc<Shared>);
 
 pub struct Shared {
-    pub model: ArcSwap<LoadedModel>,
+    pub model: ArcSwap<Runtime>,
     /// Empty: authentication is off (a warning is logged at start).
     pub keys: ApiKeys,
     pub metrics: Metrics,
@@ -59,7 +39,7 @@ pub struct Shared {
 
 impl AppState {
     pub fn new(model: LoadedModel, keys: ApiKeys) -> Self {
-        Self::build(model, keys, None)
+        Self::build(Runtime::new(model), keys, None)
     }
 
     /// A state that takes events into `store`, after replaying the stored events newer than
@@ -69,10 +49,11 @@ impl AppState {
         keys: ApiKeys,
         store: EventStore,
     ) -> Result<Self, StoreError> {
-        let replayed = replay(&store, &model)?;
+        let runtime = Runtime::new(model);
+        let replayed = runtime.replay(&store)?;
         let path = store.path().to_path_buf();
         let state = Self::build(
-            model,
+            runtime,
             keys,
             Some(Events {
                 store: std::sync::Mutex::new(store),
@@ -94,9 +75,9 @@ impl AppState {
         Ok(state)
     }
 
-    fn build(model: LoadedModel, keys: ApiKeys, events: Option<Events>) -> Self {
+    fn build(runtime: Runtime, keys: ApiKeys, events: Option<Events>) -> Self {
         AppState(Arc::new(Shared {
-            model: ArcSwap::from_pointee(model),
+            model: ArcSwap::from_pointee(runtime),
             keys,
             metrics: Metrics::default(),
             events,
@@ -104,8 +85,9 @@ impl AppState {
         }))
     }
 
-    /// The model for this request: a cheap, lock-free snapshot of the pointer.
-    pub fn model(&self) -> arc_swap::Guard<Arc<LoadedModel>> {
+    /// The model (and its online state) for this request: a cheap, lock-free snapshot of the
+    /// pointer.
+    pub fn model(&self) -> arc_swap::Guard<Arc<Runtime>> {
         self.0.model.load()
     }
 
@@ -115,15 +97,15 @@ impl AppState {
         &self,
         dir: Option<PathBuf>,
         actions: Option<PathBuf>,
-    ) -> Result<Arc<LoadedModel>, String> {
+    ) -> Result<Arc<Runtime>, ReloadError> {
         let _one_at_a_time = self.0.reload.lock().await;
         let current = self.model();
         let dir = dir.unwrap_or_else(|| current.dir.clone());
         let actions = actions.or_else(|| current.actions_override.clone());
         drop(current);
         let shared = self.0.clone();
-        let loaded = tokio::task::spawn_blocking(move || {
-            let m = Arc::new(LoadedModel::load(&dir, actions.as_deref())?);
+        let loaded: Result<Arc<Runtime>, ReloadError> = tokio::task::spawn_blocking(move || {
+            let m = Arc::new(Runtime::load(&dir, actions.as_deref())?);
             let Some(events) = &shared.events else {
                 shared.model.store(m.clone());
                 return Ok(m);
@@ -132,7 +114,7 @@ impl AppState {
             // is either in the database before the replay or applied to the new model after.
             let store = events.store.lock().unwrap_or_else(|p| p.into_inner());
             let applying = events.apply.lock().unwrap_or_else(|p| p.into_inner());
-            let n = replay(&store, &m).map_err(|e| e.to_string())?;
+            let n = m.replay(&store).map_err(ReloadError::Replay)?;
             shared.model.store(m.clone());
             drop((applying, store));
             shared
@@ -142,7 +124,7 @@ impl AppState {
             Ok(m)
         })
         .await
-        .map_err(|e| format!("reload task failed: {e}"))?;
+        .unwrap_or_else(|e| Err(ReloadError::Task(e)));
         match loaded {
             Ok(m) => {
                 self.0.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);

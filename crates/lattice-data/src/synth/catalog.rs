@@ -34,7 +34,7 @@ pub const TIMEZONES: [(&str, f64); 12] = [
     ("Asia/Tokyo", 0.05),
 ];
 
-/// Contact channels, indexed as in [`crate::schema::CHANNELS`].
+/// Contact channels, indexed as in [`lattice_catalog::CHANNELS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ch {
     Email = 0,

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution, Gamma, Poisson, StandardNormal};
 
 use super::catalog::{ACTIONS, CATEGORY_SHARES, Ch, TIMEZONES, Use, action_index};
-use crate::settings::Settings;
+use lattice_catalog::settings::Settings;
 
 pub(crate) const SEC: i64 = 1_000_000;
 pub(crate) const HOUR: i64 = 3600 * SEC;

@@ -1,8 +1,8 @@
 //! Shared fixtures: a small model (variables, categories), tiers, customers.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use lattice_data::actions::ActionCatalog;
-use lattice_data::settings::Settings;
+use lattice_catalog::actions::ActionCatalog;
+use lattice_catalog::settings::Settings;
 use lattice_decide::{
     Catalog, CatalogError, Context, Customer, Decision, PerChannel, RankOptions, Scores, rank,
 };

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use lattice_data::actions::{Action, ActionCatalog, Policy};
+use lattice_catalog::actions::{Action, ActionCatalog, Policy};
 use lattice_decide::{
     Catalog, Channel, Contact, Context, Customer, HOURS_PER_WEEK, Kind, PerChannel, RankOptions,
     Scores, SendTimeProfile, SendTimeSource, rank,

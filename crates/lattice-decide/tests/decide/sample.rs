@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use chrono::{TimeDelta, TimeZone, Utc};
-use lattice_data::actions::ActionCatalog;
-use lattice_data::settings::Settings;
+use lattice_catalog::actions::ActionCatalog;
+use lattice_catalog::settings::Settings;
 use lattice_decide::{Catalog, Channel, Context, Customer, PerChannel, RankOptions, Scores, rank};
 
 fn repo(path: &str) -> PathBuf {

@@ -11,7 +11,7 @@ use lattice_audience::{
     Audience, AudienceRequest, FieldError, Filters, Format, HoldoutSpec, SizeSpec, TargetSpec,
     select, write,
 };
-use lattice_serve::LoadedModel;
+use lattice_runtime::LoadedModel;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum FormatArg {
@@ -177,7 +177,7 @@ fn withdrawn_consent(
     }
     let store = lattice_events::EventStore::open_read_only(&path)
         .with_context(|| format!("reading consent changes from {}", path.display()))?;
-    lattice_serve::online::withdrawn_consent(m, &store)
+    lattice_runtime::withdrawn_consent(m, &store)
         .with_context(|| format!("reading unsubscribes from {}", path.display()))
 }
 

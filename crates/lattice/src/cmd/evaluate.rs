@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use lattice_data::settings::Settings;
+use lattice_catalog::settings::Settings;
 use lattice_features::{History, load_profiles};
 use lattice_models::dump::write_backtest_features;
 use lattice_models::pipeline::{TrainConfig, backtest};

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use lattice_data::settings::Settings;
+use lattice_catalog::settings::Settings;
 use lattice_data::write::ParquetFile;
 use lattice_features::history::TS_US;
 use lattice_features::sql::aggregates_query;

@@ -9,7 +9,7 @@ use lattice_data::synth::{GenerateOptions, generate};
 use lattice_models::artifact::verify;
 use lattice_models::pipeline::TrainConfig;
 use lattice_models::train::{TrainOptions, train};
-use lattice_serve::LoadedModel;
+use lattice_runtime::LoadedModel;
 use lattice_serve::auth::{ApiKey, ApiKeys, Scope, sha256_hex};
 use rand::Rng;
 
@@ -51,6 +51,7 @@ fn ensure_model(args: &Args) -> anyhow::Result<()> {
         config: TrainConfig::default(),
         as_of_us: None,
         backtest: true,
+        report: Some(lattice_report::render),
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(train(&args.data, &args.model, &opts))?;
@@ -68,7 +69,7 @@ fn example_customer(m: &LoadedModel) -> String {
     let opts = lattice_decide::RankOptions::default();
     let mut best = (0usize, f64::MIN, String::new());
     for i in 0..m.customers().min(2_000) {
-        let mut scratch = lattice_serve::model::Scratch::default();
+        let mut scratch = lattice_runtime::Scratch::default();
         let d = m.catalog.rank(&m.customer(i, &mut scratch), &now, &opts);
         let top = d.actions.first().map_or(f64::MIN, |a| a.score);
         if (d.actions.len(), top) > (best.0, best.1) {

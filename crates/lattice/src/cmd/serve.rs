@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use lattice_runtime::LoadedModel;
 use lattice_serve::auth::ApiKeys;
-use lattice_serve::{Limits, LoadedModel, ServeOptions, serve};
+use lattice_serve::{Limits, ServeOptions, serve};
 
 #[derive(clap::Args)]
 pub struct Args {

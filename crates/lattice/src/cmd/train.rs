@@ -44,6 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         as_of_us: args.as_of.map(|t| t.timestamp_micros()),
         backtest: !args.no_backtest,
+        report: Some(lattice_report::render),
     };
     let started = Instant::now();
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;

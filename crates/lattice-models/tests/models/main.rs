@@ -1,0 +1,10 @@
+//! Integration tests of lattice-models, one binary (one link) for all of them.
+
+#![allow(clippy::unwrap_used)] // tests and benchmarks may unwrap
+
+mod artifact;
+mod clv;
+mod dump;
+mod pipeline;
+mod sendtime;
+mod snapshot;

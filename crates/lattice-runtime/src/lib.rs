@@ -1,0 +1,54 @@
+//! What the server and the command line hold in memory to decide for customers: a verified
+//! model directory laid out for decisioning ([`LoadedModel`]), and what events posted since its
+//! as_of changed ([`OnlineState`], with the rules that turn an event into state changes).
+//! No HTTP here: `lattice-serve` maps these types to routes and `problem+json`, the CLI uses
+//! them directly (`lattice audience`, `quickstart`).
+
+pub mod model;
+pub mod online;
+
+use std::ops::Deref;
+use std::path::Path;
+
+pub use model::{LoadError, LoadedModel, Profiles, Scratch, send_channel};
+pub use online::{Applied, OnlineCustomer, OnlineState, replay, withdrawn_consent};
+
+/// A loaded model and the online state events built on it. Swapped whole on reload: a new
+/// model starts from its own snapshot and the stored events replayed onto it.
+pub struct Runtime {
+    pub model: LoadedModel,
+    /// Customers changed by events since the model's as_of (filled by replay, then by each
+    /// batch).
+    pub online: OnlineState,
+}
+
+impl Runtime {
+    /// Loads and checks `dir` (see [`LoadedModel::load`]) with empty online state.
+    pub fn load(dir: &Path, actions: Option<&Path>) -> Result<Self, LoadError> {
+        Ok(Runtime::new(LoadedModel::load(dir, actions)?))
+    }
+
+    pub fn new(model: LoadedModel) -> Self {
+        Runtime {
+            model,
+            online: OnlineState::default(),
+        }
+    }
+
+    /// Applies the stored events newer than the model's as_of (see [`replay`]).
+    pub fn replay(
+        &self,
+        store: &lattice_events::EventStore,
+    ) -> Result<u64, lattice_events::StoreError> {
+        replay(store, &self.model, &self.online)
+    }
+}
+
+/// A runtime is its model plus what events changed since: read the model's parts through it.
+impl Deref for Runtime {
+    type Target = LoadedModel;
+
+    fn deref(&self) -> &LoadedModel {
+        &self.model
+    }
+}

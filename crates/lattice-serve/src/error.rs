@@ -1,0 +1,70 @@
+//! Typed errors at the server's edge, and the answer each one becomes: a refused model is the
+//! caller's to fix (422), a fault of the server is logged and answered 500.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::http::StatusCode;
+use lattice_events::StoreError;
+use lattice_runtime::LoadError;
+
+use crate::problem::Problem;
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("opening the events database {path}: {source}", path = .path.display())]
+    OpenEvents {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    #[error("replaying stored events: {0}")]
+    Replay(#[source] StoreError),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("a start-up task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Why a reload swapped nothing in. Either way the previous model keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The directory or catalog is not a servable model.
+    #[error(transparent)]
+    Refused(#[from] LoadError),
+    /// Replaying the stored events onto the new model failed.
+    #[error("replaying stored events onto the new model: {0}")]
+    Replay(#[source] StoreError),
+    #[error("the reload task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl From<ReloadError> for Problem {
+    fn from(e: ReloadError) -> Self {
+        match e {
+            ReloadError::Refused(e) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "model-refused",
+                format!("{e} (the previous model keeps serving)"),
+            ),
+            e => {
+                tracing::error!(error = %e, "reload failed");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the reload failed on the server's side (logged); the previous model keeps \
+                     serving",
+                )
+            }
+        }
+    }
+}

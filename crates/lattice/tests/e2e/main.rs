@@ -1,0 +1,12 @@
+//! End-to-end tests of the `lattice` binary against real files and a real socket, one test
+//! binary (one link) for all of them.
+
+#![allow(clippy::unwrap_used)] // tests and benchmarks may unwrap
+
+mod architecture;
+mod audience;
+mod browser;
+mod cli;
+mod common;
+mod events;
+mod serve;
