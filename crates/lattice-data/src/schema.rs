@@ -23,8 +23,6 @@ pub const KNOWN_EVENT_TYPES: &[&str] = &[
     "unsubscribe",
 ];
 
-/// Channels an action can be sent on and consent is recorded for.
-
 pub fn is_known_event_type(t: &str) -> bool {
     KNOWN_EVENT_TYPES.contains(&t)
 }
