@@ -8,3 +8,4 @@ mod events;
 mod openapi;
 mod parity;
 mod reload_under_load;
+mod runtime;
