@@ -11,7 +11,12 @@ use std::ops::Deref;
 use std::path::Path;
 
 pub use model::{LoadError, LoadedModel, Profiles, Scratch, send_channel};
-pub use online::{Applied, OnlineCustomer, OnlineState, replay, withdrawn_consent};
+pub use online::{Applied, OnlineCustomer, OnlineState, withdrawn_consent};
+
+use lattice_events::{Event, EventStore, StoreError};
+
+/// Events replayed per call of [`OnlineState::apply`].
+const REPLAY_CHUNK: usize = 10_000;
 
 /// A loaded model and the online state events built on it. Swapped whole on reload: a new
 /// model starts from its own snapshot and the stored events replayed onto it.
@@ -35,12 +40,23 @@ impl Runtime {
         }
     }
 
-    /// Applies the stored events newer than the model's as_of (see [`replay`]).
-    pub fn replay(
-        &self,
-        store: &lattice_events::EventStore,
-    ) -> Result<u64, lattice_events::StoreError> {
-        replay(store, &self.model, &self.online)
+    /// Applies the stored events newer than the model's as_of to the online state (empty for a
+    /// new runtime: its state starts from its snapshot), in chunks. Returns how many there were.
+    pub fn replay(&self, store: &EventStore) -> Result<u64, StoreError> {
+        let mut chunk: Vec<Event> = Vec::with_capacity(REPLAY_CHUNK);
+        let flush = |chunk: &mut Vec<Event>| {
+            let refs: Vec<&Event> = chunk.iter().collect();
+            self.online.apply(&self.model, &refs);
+            chunk.clear();
+        };
+        let n = store.replay(self.model.as_of_us(), |e| {
+            chunk.push(e);
+            if chunk.len() == REPLAY_CHUNK {
+                flush(&mut chunk);
+            }
+        })?;
+        flush(&mut chunk);
+        Ok(n)
     }
 }
 

@@ -160,32 +160,6 @@ impl OnlineState {
     }
 }
 
-/// Events replayed per call of [`OnlineState::apply`].
-const REPLAY_CHUNK: usize = 10_000;
-
-/// Applies the stored events newer than the model's as_of to `online` (empty: this model's
-/// state starts from its snapshot). Returns how many were replayed.
-pub fn replay(
-    store: &EventStore,
-    model: &LoadedModel,
-    online: &OnlineState,
-) -> Result<u64, StoreError> {
-    let mut chunk: Vec<Event> = Vec::with_capacity(REPLAY_CHUNK);
-    let flush = |chunk: &mut Vec<Event>| {
-        let refs: Vec<&Event> = chunk.iter().collect();
-        online.apply(model, &refs);
-        chunk.clear();
-    };
-    let n = store.replay(model.as_of_us(), |e| {
-        chunk.push(e);
-        if chunk.len() == REPLAY_CHUNK {
-            flush(&mut chunk);
-        }
-    })?;
-    flush(&mut chunk);
-    Ok(n)
-}
-
 /// The consent of snapshot customers that stored `unsubscribe` events (newer than the model's
 /// as_of) withdrew, as [`OnlineState::withdrawn`] has it, without replaying anything else:
 /// for readers of the database beside the server (`lattice audience`).

@@ -56,15 +56,13 @@ impl From<ReloadError> for Problem {
                 "model-refused",
                 format!("{e} (the previous model keeps serving)"),
             ),
-            e => {
-                tracing::error!(error = %e, "reload failed");
-                Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "the reload failed on the server's side (logged); the previous model keeps \
-                     serving",
-                )
-            }
+            // Logged where it happened (`AppState::reload`), with its cause.
+            _ => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the reload failed on the server's side (logged); the previous model keeps \
+                 serving",
+            ),
         }
     }
 }

@@ -136,7 +136,14 @@ impl AppState {
                     .metrics
                     .reloads_failed
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "reload refused; the previous model keeps serving");
+                match &e {
+                    ReloadError::Refused(_) => {
+                        tracing::warn!(error = %e, "reload refused; the previous model keeps serving")
+                    }
+                    _ => {
+                        tracing::error!(error = %e, "reload failed; the previous model keeps serving")
+                    }
+                }
                 Err(e)
             }
         }

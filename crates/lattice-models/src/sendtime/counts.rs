@@ -267,10 +267,11 @@ impl<'a> CustomerCounts<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn e(customer: u32, channel: Channel, how: u8) -> Engagement {
+    /// An engagement, for tests here and in the sibling modules.
+    pub(in crate::sendtime) fn e(customer: u32, channel: Channel, how: u8) -> Engagement {
         Engagement {
             customer,
             channel,

@@ -482,15 +482,7 @@ pub(super) fn week_scores(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sendtime::counts::Engagement;
-
-    fn e(customer: u32, channel: Channel, how: u8) -> Engagement {
-        Engagement {
-            customer,
-            channel,
-            how,
-        }
-    }
+    use crate::sendtime::counts::tests::e;
 
     #[test]
     fn top_k_breaks_ties_toward_the_earlier_slot() {

@@ -1,17 +1,11 @@
 //! End-to-end: `lattice audience` on the demo model, and `lattice uplift` on its holdout.
 
-use crate::common::{lattice, s, text};
-
-use std::path::PathBuf;
+use crate::common::{demo_model, lattice, s, text};
 
 use lattice_data::write::{EventRow, EventsWriter};
 
 fn demo() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../models/demo")
-        .to_str()
-        .unwrap()
-        .to_string()
+    s(&demo_model()).to_string()
 }
 
 #[test]
