@@ -41,6 +41,16 @@ pub struct Aggregates {
     pub category_lines: Vec<f64>,
     /// Views and carts per category.
     pub category_views: Vec<f64>,
+    /// Per category, the category's own purchase rhythm: distinct orders holding a line of it
+    /// (all time and in the 30/90/365-day windows), the first and last of those orders, and the
+    /// spend on its lines in 365 days.
+    pub category_orders: Vec<f64>,
+    pub category_orders_30d: Vec<f64>,
+    pub category_orders_90d: Vec<f64>,
+    pub category_orders_365d: Vec<f64>,
+    pub category_first_us: Vec<Option<i64>>,
+    pub category_last_us: Vec<Option<i64>>,
+    pub category_spend_365d: Vec<f64>,
     pub email_contacts: f64,
     pub email_opens: f64,
     pub email_clicks: f64,

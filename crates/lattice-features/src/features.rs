@@ -76,6 +76,24 @@ const BASE: &[&str] = &[
     "days_to_anniversary",
 ];
 
+/// Each category's own purchase rhythm, named `<feature>_<slug>`, category by category (see
+/// [`FeatureContext::category_names`]). Counts are of distinct orders holding the category.
+pub const CATEGORY_RHYTHM: [&str; 9] = [
+    // Days since the last order holding the category ([`NEVER_DAYS`] if none).
+    "cat_days_since",
+    "cat_orders",
+    "cat_orders_30d",
+    "cat_orders_90d",
+    "cat_orders_365d",
+    // The customer's usual gap between orders of the category (0 with fewer than two).
+    "cat_gap_days",
+    // Days since the last one over the usual gap: about 1 when the next one is due.
+    "cat_overdue",
+    "cat_spend_365d",
+    // Share of the last 90 days' orders holding the category minus its all-time share.
+    "cat_share_trend",
+];
+
 impl FeatureContext {
     /// Feature names, in vector order: the base features, then `share_<category>` (share of
     /// purchase lines) and `view_share_<category>` (share of views and carts) per category.
@@ -92,6 +110,53 @@ impl FeatureContext {
 
     pub fn len(&self) -> usize {
         BASE.len() + 2 * self.categories.len()
+    }
+
+    /// Names of the per-category rhythm features ([`CATEGORY_RHYTHM`]), category-major: the
+    /// features of category `c` are `c·9 .. (c+1)·9`.
+    pub fn category_names(&self) -> Vec<String> {
+        self.categories
+            .iter()
+            .flat_map(|c| {
+                let s = slug(c);
+                CATEGORY_RHYTHM.iter().map(move |f| format!("{f}_{s}"))
+            })
+            .collect()
+    }
+
+    pub fn category_len(&self) -> usize {
+        CATEGORY_RHYTHM.len() * self.categories.len()
+    }
+
+    /// Writes the per-category rhythm features of one customer into `out` (of length
+    /// [`Self::category_len`]). Missing per-category aggregates read as no purchase.
+    pub fn write_categories(&self, a: &Aggregates, as_of_us: i64, out: &mut [f64]) {
+        assert_eq!(out.len(), self.category_len(), "category buffer length");
+        let days = |us: i64| ((as_of_us - us) as f64 / DAY_US as f64).max(0.0);
+        let ratio = |n: f64, d: f64| if d > 0.0 { n / d } else { 0.0 };
+        let at = |v: &[f64], c: usize| v.get(c).copied().unwrap_or(0.0);
+        for (c, o) in out.chunks_exact_mut(CATEGORY_RHYTHM.len()).enumerate() {
+            let last = a.category_last_us.get(c).copied().flatten();
+            let first = a.category_first_us.get(c).copied().flatten();
+            let n = at(&a.category_orders, c);
+            let since = last.map_or(NEVER_DAYS, days);
+            let gap = match (first, last) {
+                (Some(f), Some(l)) if n > 1.0 => (l - f) as f64 / DAY_US as f64 / (n - 1.0),
+                _ => 0.0,
+            };
+            let o90 = at(&a.category_orders_90d, c);
+            o.copy_from_slice(&[
+                since,
+                n,
+                at(&a.category_orders_30d, c),
+                o90,
+                at(&a.category_orders_365d, c),
+                gap,
+                if gap > 0.0 { since / gap } else { 0.0 },
+                at(&a.category_spend_365d, c),
+                ratio(o90, a.orders_90d) - ratio(n, a.orders),
+            ]);
+        }
     }
 
     pub fn is_empty(&self) -> bool {

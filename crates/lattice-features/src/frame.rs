@@ -40,19 +40,21 @@ pub async fn feature_frame(
     as_of_us: i64,
 ) -> Result<FeatureFrame> {
     let aggs = history.aggregates(as_of_us, &ctx.categories).await?;
-    let k = ctx.len();
+    let (base, k) = (ctx.len(), ctx.len() + ctx.category_len());
     let mut values = vec![0.0; aggs.len() * k];
     let empty = Profile::default();
     let mut customer_ids = Vec::with_capacity(aggs.len());
     for (i, (id, a)) in aggs.iter().enumerate() {
         let p = profiles.get(id).unwrap_or(&empty);
-        ctx.write(a, p, as_of_us, &mut values[i * k..(i + 1) * k]);
+        let row = &mut values[i * k..(i + 1) * k];
+        ctx.write(a, p, as_of_us, &mut row[..base]);
+        ctx.write_categories(a, as_of_us, &mut row[base..]);
         customer_ids.push(id.clone());
     }
     Ok(FeatureFrame {
         as_of_us,
         customer_ids,
-        names: ctx.names(),
+        names: [ctx.names(), ctx.category_names()].concat(),
         values,
     })
 }

@@ -530,8 +530,30 @@ fn read_aggregates(b: &RecordBatch, k: usize, out: &mut Vec<(String, Aggregates)
     let views: Vec<_> = (0..k)
         .map(|c| f(&format!("cat_views_{c}")))
         .collect::<Result<_>>()?;
+    let per_category = |prefix: &str| -> Result<Vec<_>> {
+        (0..k).map(|c| f(&format!("cat_{prefix}_{c}"))).collect()
+    };
+    let (c_orders, c_30, c_90, c_365, c_spend) = (
+        per_category("orders")?,
+        per_category("orders_30d")?,
+        per_category("orders_90d")?,
+        per_category("orders_365d")?,
+        per_category("spend_365d")?,
+    );
+    let (c_first, c_last) = (
+        (0..k)
+            .map(|c| i(&format!("cat_first_{c}")))
+            .collect::<Result<Vec<_>>>()?,
+        (0..k)
+            .map(|c| i(&format!("cat_last_{c}")))
+            .collect::<Result<Vec<_>>>()?,
+    );
     let opt_i =
         |a: &datafusion::arrow::array::Int64Array, r: usize| (!a.is_null(r)).then(|| a.value(r));
+    // Customers without a purchase in a category come out of its LEFT JOIN as nulls.
+    let or0 = |a: &datafusion::arrow::array::Float64Array, r: usize| {
+        if a.is_null(r) { 0.0 } else { a.value(r) }
+    };
     for r in 0..b.num_rows() {
         // Customers without orders come out of the LEFT JOIN with null order columns.
         let v = |c: usize| {
@@ -577,6 +599,13 @@ fn read_aggregates(b: &RecordBatch, k: usize, out: &mut Vec<(String, Aggregates)
                 last_negative_us: opt_i(last_neg, r),
                 category_lines: lines.iter().map(|c| c.value(r)).collect(),
                 category_views: views.iter().map(|c| c.value(r)).collect(),
+                category_orders: c_orders.iter().map(|c| or0(c, r)).collect(),
+                category_orders_30d: c_30.iter().map(|c| or0(c, r)).collect(),
+                category_orders_90d: c_90.iter().map(|c| or0(c, r)).collect(),
+                category_orders_365d: c_365.iter().map(|c| or0(c, r)).collect(),
+                category_first_us: c_first.iter().map(|c| opt_i(c, r)).collect(),
+                category_last_us: c_last.iter().map(|c| opt_i(c, r)).collect(),
+                category_spend_365d: c_spend.iter().map(|c| or0(c, r)).collect(),
             },
         ));
     }

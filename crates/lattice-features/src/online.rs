@@ -31,8 +31,9 @@ pub struct EventView<'a> {
 /// null): later lines of the same order add to it instead of counting a new order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OrderMemo {
-    /// Order key → whether it is the customer's first order ever.
-    orders: HashMap<String, bool>,
+    /// Order key → whether it is the customer's first order ever, and the categories it
+    /// already counted (an order is one purchase of each category it holds).
+    orders: HashMap<String, (bool, Vec<u16>)>,
 }
 
 impl Aggregates {
@@ -44,6 +45,13 @@ impl Aggregates {
             last_event_us: i64::MIN,
             category_lines: vec![0.0; categories],
             category_views: vec![0.0; categories],
+            category_orders: vec![0.0; categories],
+            category_orders_30d: vec![0.0; categories],
+            category_orders_90d: vec![0.0; categories],
+            category_orders_365d: vec![0.0; categories],
+            category_first_us: vec![None; categories],
+            category_last_us: vec![None; categories],
+            category_spend_365d: vec![0.0; categories],
             ..Default::default()
         }
     }
@@ -114,18 +122,37 @@ impl Aggregates {
         self.revenue += amount;
         self.purchase_lines += 1.0;
         self.spend_365d += amount;
+        let key = e.order_id.map_or_else(|| t.to_string(), str::to_string);
+        let known = memo.orders.get_mut(&key);
         if let Some(c) = category {
             self.category_lines[c] += 1.0;
+            self.category_spend_365d[c] += amount;
+            let counted = known
+                .as_ref()
+                .is_some_and(|(_, cats)| cats.contains(&(c as u16)));
+            if !counted {
+                self.category_orders[c] += 1.0;
+                self.category_orders_30d[c] += 1.0;
+                self.category_orders_90d[c] += 1.0;
+                self.category_orders_365d[c] += 1.0;
+                self.category_first_us[c] = Some(self.category_first_us[c].map_or(t, |f| f.min(t)));
+                self.category_last_us[c] = Some(self.category_last_us[c].map_or(t, |l| l.max(t)));
+            }
         }
-        let key = e.order_id.map_or_else(|| t.to_string(), str::to_string);
-        if let Some(&first) = memo.orders.get(&key) {
-            if first {
+        if let Some((first, cats)) = known {
+            if let Some(c) = category
+                && !cats.contains(&(c as u16))
+            {
+                cats.push(c as u16);
+            }
+            if *first {
                 self.first_order_amount += amount;
             }
             return;
         }
         let first = self.last_order_us.is_none();
-        memo.orders.insert(key, first);
+        let cats = category.map(|c| vec![c as u16]).unwrap_or_default();
+        memo.orders.insert(key, (first, cats));
         if let Some(last) = self.last_order_us {
             // In time order the new order follows the last one; a late one is paired with the
             // last order too (the exact neighbour is not known online).
@@ -149,8 +176,22 @@ pub fn row_names(categories: usize) -> Vec<String> {
     let mut names: Vec<String> = SCALARS.iter().map(|s| s.to_string()).collect();
     names.extend((0..categories).map(|c| format!("category_lines_{c}")));
     names.extend((0..categories).map(|c| format!("category_views_{c}")));
+    for per in CATEGORY_VECTORS {
+        names.extend((0..categories).map(|c| format!("category_{per}_{c}")));
+    }
     names
 }
+
+/// The per-category vectors after lines and views, in row order.
+const CATEGORY_VECTORS: [&str; 7] = [
+    "orders",
+    "orders_30d",
+    "orders_90d",
+    "orders_365d",
+    "first_us",
+    "last_us",
+    "spend_365d",
+];
 
 const SCALARS: [&str; 31] = [
     "first_event_us",
@@ -233,15 +274,32 @@ impl Aggregates {
         ]);
         out.extend_from_slice(&self.category_lines);
         out.extend_from_slice(&self.category_views);
+        out.extend_from_slice(&self.category_orders);
+        out.extend_from_slice(&self.category_orders_30d);
+        out.extend_from_slice(&self.category_orders_90d);
+        out.extend_from_slice(&self.category_orders_365d);
+        out.extend(self.category_first_us.iter().map(|&t| opt(t)));
+        out.extend(self.category_last_us.iter().map(|&t| opt(t)));
+        out.extend_from_slice(&self.category_spend_365d);
     }
 
     /// The inverse of [`Self::to_row`]; `None` if the row's length does not fit `categories`.
     pub fn from_row(row: &[f64], categories: usize) -> Option<Self> {
-        if row.len() != SCALARS.len() + 2 * categories {
+        if row.len() != SCALARS.len() + (2 + CATEGORY_VECTORS.len()) * categories {
             return None;
         }
         let (s, cats) = row.split_at(SCALARS.len());
-        let (lines, views) = cats.split_at(categories);
+        let mut per = cats.chunks_exact(categories.max(1));
+        let mut next = || {
+            if categories == 0 {
+                &[][..]
+            } else {
+                per.next().unwrap_or(&[])
+            }
+        };
+        let (lines, views) = (next(), next());
+        let (orders, o30, o90, o365) = (next(), next(), next(), next());
+        let (first, last, spend) = (next(), next(), next());
         Some(Aggregates {
             first_event_us: s[0] as i64,
             last_event_us: s[1] as i64,
@@ -276,6 +334,13 @@ impl Aggregates {
             last_negative_us: unopt(s[30]),
             category_lines: lines.to_vec(),
             category_views: views.to_vec(),
+            category_orders: orders.to_vec(),
+            category_orders_30d: o30.to_vec(),
+            category_orders_90d: o90.to_vec(),
+            category_orders_365d: o365.to_vec(),
+            category_first_us: first.iter().map(|&t| unopt(t)).collect(),
+            category_last_us: last.iter().map(|&t| unopt(t)).collect(),
+            category_spend_365d: spend.to_vec(),
         })
     }
 }
@@ -316,10 +381,25 @@ pub const EXACT_FEATURES: &[&str] = &[
     "bgnbd_expected_purchases",
 ];
 
-/// Whether online events keep feature `name` exact: [`EXACT_FEATURES`] and the per-category
-/// shares of lines and views.
+/// Whether online events keep feature `name` exact: [`EXACT_FEATURES`], the per-category
+/// shares of lines and views, and each category's all-time rhythm (orders, days since the last
+/// one, usual gap, how overdue).
 pub fn is_exact_feature(name: &str) -> bool {
-    EXACT_FEATURES.contains(&name) || name.starts_with("share_") || name.starts_with("view_share_")
+    let windowed = ["cat_orders_30d_", "cat_orders_90d_", "cat_orders_365d_"];
+    if windowed.iter().any(|p| name.starts_with(p)) {
+        return false;
+    }
+    EXACT_FEATURES.contains(&name)
+        || [
+            "share_",
+            "view_share_",
+            "cat_orders_",
+            "cat_days_since_",
+            "cat_gap_days_",
+            "cat_overdue_",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 #[cfg(test)]

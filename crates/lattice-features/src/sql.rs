@@ -44,6 +44,58 @@ pub fn aggregates_query(
             )),
         ));
     }
+    // Each category's own rhythm, from the distinct (order, category) pairs: an order with five
+    // lines of dairy is one dairy purchase.
+    let mut rhythm_cols = String::new();
+    let mut rhythm_select = String::new();
+    for (i, c) in categories.iter().enumerate() {
+        let c = literal(c);
+        let is = format!("category = {c}");
+        rhythm_cols.push_str(&format!(
+            ",\n    {} AS cat_orders_{i},\n    {} AS cat_orders_30d_{i},\n    {} AS cat_orders_90d_{i},\n    {} AS cat_orders_365d_{i},\n    MIN(CASE WHEN {is} THEN t END) AS cat_first_{i},\n    MAX(CASE WHEN {is} THEN t END) AS cat_last_{i},\n    SUM(CASE WHEN {is} AND t > {d365} THEN amount ELSE 0.0 END) AS cat_spend_365d_{i}",
+            count(&is),
+            count(&format!("{is} AND t > {d30}")),
+            count(&format!("{is} AND t > {d90}")),
+            count(&format!("{is} AND t > {d365}")),
+        ));
+        for col in [
+            "orders",
+            "orders_30d",
+            "orders_90d",
+            "orders_365d",
+            "first",
+            "last",
+            "spend_365d",
+        ] {
+            rhythm_select.push_str(&format!(", oc.cat_{col}_{i}"));
+        }
+    }
+    let rhythm = if categories.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ",
+oc_lines AS (
+  SELECT customer_id, category, MIN(t) AS t, SUM(COALESCE(amount, 0.0)) AS amount
+  FROM e WHERE event_type = 'purchase' AND category IN ({vocabulary})
+  GROUP BY customer_id, COALESCE(order_id, CAST(t AS VARCHAR)), category
+),
+oc AS (
+  SELECT customer_id{rhythm_cols}
+  FROM oc_lines GROUP BY customer_id
+)",
+            vocabulary = categories
+                .iter()
+                .map(|c| literal(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let rhythm_join = if categories.is_empty() {
+        ""
+    } else {
+        "\nLEFT JOIN oc ON ea.customer_id = oc.customer_id"
+    };
     // The gap to the previous order comes from one window ordered by (customer, time) whose
     // rows are then matched to the same customer, rather than `PARTITION BY customer_id`:
     // DataFusion keeps per-partition state in its streaming window operator, which costs more
@@ -107,10 +159,10 @@ ea AS (
     MAX(CASE WHEN event_type = 'return'
           OR (event_type IN ('support', 'review') AND sentiment <= {neg}) THEN t END) AS last_negative_us{cat_cols}
   FROM e GROUP BY customer_id
-)
+){rhythm}
 SELECT ea.*, og.orders, og.first_order_us, og.last_order_us, og.orders_30d, og.orders_90d,
-  og.orders_365d, og.orders_prev_90d, og.spend_365d, og.gap_sq_sum_days, og.first_order_amount
-FROM ea LEFT JOIN og ON ea.customer_id = og.customer_id",
+  og.orders_365d, og.orders_prev_90d, og.spend_365d, og.gap_sq_sum_days, og.first_order_amount{rhythm_select}
+FROM ea LEFT JOIN og ON ea.customer_id = og.customer_id{rhythm_join}",
         o30 = count(&format!("t > {d30}")),
         o90 = count(&format!("t > {d90}")),
         o365 = count(&format!("t > {d365}")),

@@ -24,7 +24,7 @@ use crate::pipeline::TrainConfig;
 use crate::score::Models;
 
 /// 2: the snapshot carries each customer's aggregates (`agg_*` columns) for online events.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 pub const MANIFEST: &str = "manifest.json";
 pub const WEIGHTS: &str = "weights.json";
 pub const SNAPSHOT: &str = "snapshot.parquet";
@@ -59,12 +59,15 @@ fn invalid(path: &Path, message: impl Into<String>) -> ArtifactError {
     }
 }
 
-/// One feature of the schema, with the standardisation the churn model applies to it.
+/// One feature of the schema, with the standardisation the churn model applies to it
+/// (absent for the per-category features only the affinity models read).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureSpec {
     pub name: String,
-    pub mean: f64,
-    pub std: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std: Option<f64>,
 }
 
 /// What the history looked like: enough to tell two trainings' data apart.
@@ -230,11 +233,12 @@ pub fn load(dir: &Path) -> Result<(Manifest, Models), ArtifactError> {
     let path = dir.join(WEIGHTS);
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
     let models: Models = serde_json::from_str(&text).map_err(|e| invalid(&path, e.to_string()))?;
-    if models.fitted.feature_names.len() != m.feature_schema.len() {
+    let schema = m.feature_schema.iter().map(|f| &f.name);
+    if !models.fitted.feature_names.iter().eq(schema) {
         return Err(invalid(
             &path,
             format!(
-                "{} features in the weights but {} in the manifest's schema",
+                "the weights' {} features are not the manifest schema's {} features in the same order",
                 models.fitted.feature_names.len(),
                 m.feature_schema.len()
             ),

@@ -14,7 +14,7 @@ use lattice_features::{Aggregates, FeatureContext, History, Labels, Profile};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
-use crate::affinity::{CATEGORY_INPUTS, CategoryInputs, CategoryLogistic};
+use crate::affinity::{CategoryInputs, CategoryLogistic, InputSet};
 use crate::clv::{BgNbd, FitOptions, GammaGamma, RfmRow};
 use crate::logistic::{ALPHAS, Examples, LogisticModel, fit_calibrated};
 use crate::metrics::{BinaryMetrics, auc};
@@ -68,9 +68,12 @@ pub struct Snapshot {
     /// Each customer's id and aggregates, sorted by id: the history's result, shared rather
     /// than copied (a million of them are half a gigabyte).
     pub customers: SharedAggregates,
-    /// Row-major, one row per customer: the context's features, then [`CLV_FEATURES`].
+    /// Row-major, one row per customer: the context's features, then [`CLV_FEATURES`], then
+    /// each category's rhythm ([`FeatureContext::category_names`]).
     pub x: Vec<f64>,
     pub width: usize,
+    /// The leading columns the churn model reads: the context's features and CLV_FEATURES.
+    pub churn_width: usize,
 }
 
 impl Snapshot {
@@ -292,18 +295,12 @@ pub async fn sampled_snapshot(
             &fitted
         }
     };
-    let k = ctx.len();
-    let width = k + CLV_FEATURES.len();
+    let width = row_width(ctx);
     let mut x = vec![0.0; aggs.len() * width];
     let empty = Profile::default();
     for ((id, a), row) in aggs.iter().zip(x.chunks_exact_mut(width)) {
-        ctx.write(
-            a,
-            profiles.get(id).unwrap_or(&empty),
-            as_of_us,
-            &mut row[..k],
-        );
-        row[k..].copy_from_slice(&clv.features(a, as_of_us, horizon_days));
+        let p = profiles.get(id).unwrap_or(&empty);
+        write_row(ctx, clv, a, p, as_of_us, horizon_days, row);
     }
     Ok((
         Snapshot {
@@ -311,9 +308,42 @@ pub async fn sampled_snapshot(
             customers: aggs.clone(),
             x,
             width,
+            churn_width: ctx.len() + CLV_FEATURES.len(),
         },
         clv.clone(),
     ))
+}
+
+/// Width of a model's feature row for `ctx`: [`model_feature_names`]' length.
+pub fn row_width(ctx: &FeatureContext) -> usize {
+    ctx.len() + CLV_FEATURES.len() + ctx.category_len()
+}
+
+/// The names of a model's feature row: the context's features, [`CLV_FEATURES`], then each
+/// category's rhythm. The churn model reads the first two parts (a prefix); each category
+/// model reads its own choice of columns ([`CategoryInputs`]).
+pub fn model_feature_names(ctx: &FeatureContext) -> Vec<String> {
+    let mut names = ctx.names();
+    names.extend(CLV_FEATURES.iter().map(|s| s.to_string()));
+    names.extend(ctx.category_names());
+    names
+}
+
+/// Writes one customer's model feature row ([`model_feature_names`]) into `row`.
+pub fn write_row(
+    ctx: &FeatureContext,
+    clv: &ClvModels,
+    a: &Aggregates,
+    p: &Profile,
+    as_of_us: i64,
+    horizon_days: i64,
+    row: &mut [f64],
+) {
+    let k = ctx.len();
+    let c = k + CLV_FEATURES.len();
+    ctx.write(a, p, as_of_us, &mut row[..k]);
+    row[k..c].copy_from_slice(&clv.features(a, as_of_us, horizon_days));
+    ctx.write_categories(a, as_of_us, &mut row[c..]);
 }
 
 /// A category's affinity model: calibrated logistic, or smoothed own history when the category
@@ -321,7 +351,7 @@ pub async fn sampled_snapshot(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AffinityModel {
-    Logistic(CategoryLogistic),
+    Logistic(Box<CategoryLogistic>),
     /// p = base_rate × (lines_c + m·share) / (lines + m) / share, clipped to [0, 1].
     Smoothed {
         base_rate: f64,
@@ -393,7 +423,7 @@ pub fn churn_examples(
         if a.orders <= 0.0 {
             continue;
         }
-        x.extend_from_slice(s.row(i));
+        x.extend_from_slice(&s.row(i)[..s.churn_width]);
         y.push(labels.get(id).is_none_or(|l| l.purchases_in_horizon <= 0.0));
         rows.push(i);
     }
@@ -410,9 +440,9 @@ pub fn affinity_labels(s: &Snapshot, labels: &HashMap<String, Labels>, c: usize)
         .collect()
 }
 
-/// Every row followed by its category inputs.
+/// Every row as a category model reads it: its columns, then its derived inputs.
 fn with_inputs(s: &Snapshot, inputs: &CategoryInputs) -> Vec<f64> {
-    let mut x = Vec::with_capacity(s.len() * (s.width + CATEGORY_INPUTS.len()));
+    let mut x = Vec::with_capacity(s.len() * inputs.width());
     for i in 0..s.len() {
         inputs.extend(s.row(i), &mut x);
     }
@@ -513,8 +543,8 @@ pub async fn fit_with(
         labels(history, t_train, cfg, &context, fraction).await?,
         labels(history, t_valid, cfg, &context, fraction).await?,
     );
-    let mut feature_names = context.names();
-    feature_names.extend(CLV_FEATURES.iter().map(|s| s.to_string()));
+    let feature_names = model_feature_names(&context);
+    let churn_names = &feature_names[..train.churn_width];
 
     // The churn model and each category's model are independent: fit them on all cores
     // (job 0 is churn, job c + 1 category c).
@@ -524,7 +554,7 @@ pub async fn fit_with(
             let (xt, yt, _) = churn_examples(&train, &l_train);
             let (xv, yv, _) = churn_examples(&valid, &l_valid);
             fit_calibrated(
-                &feature_names,
+                churn_names,
                 Examples { x: &xt, y: &yt },
                 Examples { x: &xv, y: &yv },
                 &alphas_for(cfg, earlier.map(|f| f.churn.alpha)),
@@ -597,29 +627,53 @@ fn fit_category(
     let name = &context.categories[c];
     let yt = affinity_labels(train, l_train, c);
     let yv = affinity_labels(valid, l_valid, c);
-    let inputs = CategoryInputs::new(feature_names, &slug(name), context.categories.len())
-        .ok_or_else(|| ModelError::Fit(format!("affinity model for {name:?}: no share column")))?;
-    let (xt_c, xv_c) = (with_inputs(train, &inputs), with_inputs(valid, &inputs));
-    let (yt_c, yv_c) = (&yt, &yv);
     let pos = |y: &[bool]| y.iter().filter(|&&v| v).count();
-    let model = if pos(yt_c) >= cfg.min_positives && pos(yv_c) >= cfg.min_positives {
-        let mut names = feature_names.to_vec();
-        names.extend(CATEGORY_INPUTS.iter().map(|n| n.to_string()));
+    let model = if pos(&yt) >= cfg.min_positives && pos(&yv) >= cfg.min_positives {
         let before = earlier
             .and_then(|f| f.affinity.iter().find(|m| &m.category == name))
             .and_then(|m| match &m.model {
-                AffinityModel::Logistic(l) => Some(&l.model),
+                AffinityModel::Logistic(l) => Some(l),
                 AffinityModel::Smoothed { .. } => None,
             });
-        let model = fit_calibrated(
-            &names,
-            Examples { x: &xt_c, y: yt_c },
-            Examples { x: &xv_c, y: yv_c },
-            &alphas_for(cfg, before.map(|m| m.alpha)),
-            before,
-        )
-        .map_err(|e| ModelError::Fit(format!("affinity model for {name:?}: {e}")))?;
-        AffinityModel::Logistic(CategoryLogistic { model, inputs })
+        // Both input sets, unless an earlier cutoff already chose (the refit at the end of the
+        // data reuses the backtest's choice, made on its own validation window).
+        let sets = before.map_or(InputSet::ALL.to_vec(), |b| vec![b.inputs.set]);
+        let mut best: Option<(f64, CategoryLogistic)> = None;
+        for set in sets {
+            let inputs = CategoryInputs::new(
+                feature_names,
+                train.churn_width,
+                &slug(name),
+                context.categories.len(),
+                set,
+                cfg.affinity_days,
+            )
+            .ok_or_else(|| {
+                ModelError::Fit(format!("affinity model for {name:?}: no share column"))
+            })?;
+            let (xt, xv) = (with_inputs(train, &inputs), with_inputs(valid, &inputs));
+            let init = before.filter(|b| b.inputs == inputs).map(|b| &b.model);
+            let model = fit_calibrated(
+                &inputs.names(feature_names),
+                Examples { x: &xt, y: &yt },
+                Examples { x: &xv, y: &yv },
+                &alphas_for(cfg, init.map(|m| m.alpha)),
+                init,
+            )
+            .map_err(|e| ModelError::Fit(format!("affinity model for {name:?}: {e}")))?;
+            let loss = crate::metrics::log_loss(&model.predict_all(&xv), &yv);
+            if best.as_ref().is_none_or(|(l, _)| loss < *l) {
+                best = Some((loss, CategoryLogistic { model, inputs }));
+            }
+        }
+        match best {
+            Some((_, m)) => AffinityModel::Logistic(Box::new(m)),
+            None => {
+                return Err(ModelError::Fit(format!(
+                    "affinity model for {name:?}: no fit"
+                )));
+            }
+        }
     } else {
         let lines: f64 = train
             .aggregates()
@@ -772,7 +826,8 @@ pub async fn backtest(
 
     let (x, y, rows) = churn_examples(&test, &l_test);
     let p = fitted.churn.predict_all(&x);
-    let k = test.width;
+    // The churn rows end with CLV_FEATURES: P(no purchase), then expected purchases.
+    let k = test.churn_width;
     let p_bg: Vec<f64> = x.chunks_exact(k).map(|r| r[k - 2]).collect();
     let churn = BinaryMetrics::compute(&p, &y);
 

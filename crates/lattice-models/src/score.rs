@@ -57,9 +57,14 @@ impl Models {
             *c = crate::logistic::compress(*x);
         }
         let compressed = &scratch[..row.len()];
+        // The churn model reads a prefix of the row (the category rhythms come after it).
+        let churn = f.churn.features.len();
         CustomerScore {
-            churn_probability: f.churn.platt.apply(f.churn.logit_compressed(compressed)),
-            churn_reasons: f.churn.reasons(row, 3),
+            churn_probability: f
+                .churn
+                .platt
+                .apply(f.churn.logit_compressed(&compressed[..churn])),
+            churn_reasons: f.churn.reasons(&row[..churn], 3),
             p_alive,
             expected_purchases: expected,
             clv: clv.value(a, at_us, CLV_DAYS),
@@ -72,13 +77,12 @@ impl Models {
         }
     }
 
-    /// The model's feature row of a customer at `at_us` (the context's features, then the
-    /// BG/NBD ones), as training computes it: `out` has the model's feature count.
+    /// The model's feature row of a customer at `at_us`
+    /// ([`crate::pipeline::model_feature_names`]), as training computes it: `out` has the
+    /// model's feature count.
     pub fn feature_row(&self, a: &Aggregates, p: &Profile, at_us: i64, out: &mut [f64]) {
         let f = &self.fitted;
-        let k = f.context.len();
-        f.context.write(a, p, at_us, &mut out[..k]);
-        out[k..].copy_from_slice(&f.clv.features(a, at_us, f.config.horizon_days));
+        crate::pipeline::write_row(&f.context, &f.clv, a, p, at_us, f.config.horizon_days, out);
     }
 
     /// Send-time recommendations per channel (email, sms, push, then all activity).
@@ -96,10 +100,13 @@ impl Models {
         value: impl Fn(&str) -> Option<f64>,
     ) -> Result<(Vec<f64>, CustomerScore), InlineError> {
         let f = &self.fitted;
-        let clv_start = f.feature_names.len() - crate::pipeline::CLV_FEATURES.len();
+        let clv = f.context.len()..f.context.len() + crate::pipeline::CLV_FEATURES.len();
         let mut row = vec![0.0; f.feature_names.len()];
         let (mut missing, mut invalid) = (Vec::new(), Vec::new());
-        for (j, name) in f.feature_names[..clv_start].iter().enumerate() {
+        for (j, name) in f.feature_names.iter().enumerate() {
+            if clv.contains(&j) {
+                continue;
+            }
             match value(name) {
                 Some(v) if v.is_finite() => row[j] = v,
                 Some(_) => invalid.push(name.clone()),
@@ -118,7 +125,7 @@ impl Models {
         let a = inline_aggregates(f, &at);
         let horizon = f.config.horizon_days;
         let bg = f.clv.features(&a, f.cutoff_us, horizon);
-        row[clv_start..].copy_from_slice(&bg);
+        row[clv].copy_from_slice(&bg);
         let mut scratch = vec![0.0; row.len()];
         let score = self.score(&row, &a, &mut scratch);
         Ok((row, score))

@@ -191,14 +191,17 @@ pub async fn train_with_progress(
         categories: models.fitted.context.categories.clone(),
         data: fingerprint(&history, data_dir),
         feature_transform: "z = (sign(x)*ln(1+|x|) - mean) / std".into(),
-        feature_schema: churn
-            .features
+        feature_schema: models
+            .fitted
+            .feature_names
             .iter()
-            .enumerate()
-            .map(|(j, n)| FeatureSpec {
-                name: n.clone(),
-                mean: churn.scaler.mean[j],
-                std: churn.scaler.std[j],
+            .map(|n| {
+                let j = churn.features.iter().position(|c| c == n);
+                FeatureSpec {
+                    name: n.clone(),
+                    mean: j.map(|j| churn.scaler.mean[j]),
+                    std: j.map(|j| churn.scaler.std[j]),
+                }
             })
             .collect(),
         files: BTreeMap::new(),

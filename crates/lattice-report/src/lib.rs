@@ -1057,8 +1057,8 @@ mod tests {
             feature_transform: "z = (sign(x)*ln(1+|x|) - mean) / std".into(),
             feature_schema: vec![FeatureSpec {
                 name: "feature_0".into(),
-                mean: 0.0,
-                std: 1.0,
+                mean: Some(0.0),
+                std: Some(1.0),
             }],
             files: BTreeMap::new(),
             metrics: BTreeMap::new(),

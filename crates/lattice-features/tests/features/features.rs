@@ -148,7 +148,35 @@ fn exact_values_for_a_hand_made_customer() {
     assert_eq!(a("days_since_negative"), 5.0);
     assert_eq!(a("days_since_last_event"), 2.0);
     assert_eq!(a("views_30d"), 1.0);
+    // Outerwear's own rhythm: orders on days 0, 10 and 40.
+    assert_eq!(
+        [
+            "cat_days_since_outerwear",
+            "cat_orders_outerwear",
+            "cat_orders_30d_outerwear",
+            "cat_orders_90d_outerwear",
+            "cat_gap_days_outerwear",
+            "cat_overdue_outerwear",
+            "cat_spend_365d_outerwear",
+            "cat_share_trend_outerwear",
+        ]
+        .map(a),
+        [10.0, 3.0, 1.0, 3.0, 20.0, 0.5, 120.0, 0.0]
+    );
+    assert_eq!(
+        (
+            a("cat_days_since_denim"),
+            a("cat_orders_denim"),
+            a("cat_gap_days_denim")
+        ),
+        (50.0, 1.0, 0.0)
+    );
     let b = |n| get(&f, "b", n);
+    assert_eq!(
+        (b("cat_days_since_outerwear"), b("cat_orders_outerwear")),
+        (lattice_features::features::NEVER_DAYS, 0.0)
+    );
+    assert_eq!(b("cat_days_since_denim"), 20.0);
     assert_eq!(
         (b("frequency"), b("recency_days"), b("tenure_days")),
         (1.0, 20.0, 30.0)

@@ -107,8 +107,10 @@ async fn aggregates_at_t1_plus_the_events_since_equal_the_query_at_t2() {
         categories: cats.clone(),
         tiers: vec![],
     };
-    let names = ctx.names();
+    let names = [ctx.names(), ctx.category_names()].concat();
     let (mut fo, mut ft) = (vec![0.0; ctx.len()], vec![0.0; ctx.len()]);
+    let (mut co, mut ct) = (vec![0.0; ctx.category_len()], vec![0.0; ctx.category_len()]);
+    let mut rhythm = 0;
     let empty = Profile::default();
     let mut compared = 0;
     for (id, t) in &truth {
@@ -148,21 +150,27 @@ async fn aggregates_at_t1_plus_the_events_since_equal_the_query_at_t2() {
         );
         assert_eq!(o.category_lines, t.category_lines, "{id}");
         assert_eq!(o.category_views, t.category_views, "{id}");
+        assert_eq!(o.category_orders, t.category_orders, "{id}");
+        assert_eq!(o.category_first_us, t.category_first_us, "{id}");
+        assert_eq!(o.category_last_us, t.category_last_us, "{id}");
 
         let p = profiles.get(id).unwrap_or(&empty);
         ctx.write(o, p, t2, &mut fo);
         ctx.write(t, p, t2, &mut ft);
-        for (j, name) in names.iter().enumerate() {
+        ctx.write_categories(o, t2, &mut co);
+        ctx.write_categories(t, t2, &mut ct);
+        let values = fo.iter().chain(&co).zip(ft.iter().chain(&ct));
+        for (name, (x, y)) in names.iter().zip(values) {
             if is_exact_feature(name) {
                 assert!(
-                    close(fo[j], ft[j]),
-                    "customer {id}, feature {name}: online {}, query {}",
-                    fo[j],
-                    ft[j]
+                    close(*x, *y),
+                    "customer {id}, feature {name}: online {x}, query {y}"
                 );
                 compared += 1;
+                rhythm += usize::from(name.starts_with("cat_"));
             }
         }
     }
     assert!(compared > 10_000, "{compared} feature values compared");
+    assert!(rhythm > 10_000, "{rhythm} category rhythm values compared");
 }

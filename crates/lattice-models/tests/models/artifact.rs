@@ -38,6 +38,20 @@ fn round_trip_then_tamper_detection() {
     assert_eq!(m.customers, 5000);
     assert_eq!(m.categories.len(), 8);
     assert_eq!(m.feature_schema.len(), models.fitted.feature_names.len());
+    // The churn model's inputs carry its standardisation; the per-category rhythm features
+    // only the affinity models read carry none.
+    let standardised: Vec<&str> = m
+        .feature_schema
+        .iter()
+        .filter(|f| f.mean.is_some() && f.std.is_some())
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(standardised, models.fitted.churn.features);
+    assert!(
+        m.feature_schema
+            .iter()
+            .any(|f| f.name.starts_with("cat_days_since_"))
+    );
     assert!(m.files.contains_key(WEIGHTS) && m.files.contains_key(SNAPSHOT));
     assert_eq!(m.as_of, "2025-06-30T23:59:59Z");
     assert!(models.fitted.churn.weights.iter().all(|w| w.is_finite()));
