@@ -185,7 +185,7 @@ impl CategoryLogistic {
             *o = compress(x);
         }
         self.model
-            .platt
+            .calibration
             .apply(self.model.logit_compressed(&c[..width]))
     }
 

@@ -2,6 +2,7 @@
 //! time; evaluation metrics; model artifacts.
 pub mod affinity;
 pub mod artifact;
+pub mod calibration;
 pub mod clv;
 pub mod dump;
 pub mod logistic;

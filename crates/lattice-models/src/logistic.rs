@@ -1,5 +1,6 @@
 //! Calibrated, regularised logistic regression on standardised features: linfa fits it, the
-//! L2 strength is chosen on a time-later validation split, Platt scaling calibrates it, and
+//! L2 strength is chosen on a time-later validation split, Platt scaling or isotonic regression
+//! calibrates it (see [`crate::calibration`]), and
 //! per-customer reason codes come from each feature's contribution to the logit.
 
 use linfa::Dataset;
@@ -9,6 +10,7 @@ use ndarray::{Array1, Array2, ShapeBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
+use crate::calibration::{Calibration, CalibrationChoice, Platt};
 
 /// Heavy-tailed counts and amounts are compressed before standardising:
 /// x ↦ sign(x)·ln(1 + |x|). Shares and rates in [0, 1] are nearly unchanged.
@@ -66,85 +68,6 @@ impl Standardizer {
     }
 }
 
-/// Platt scaling: p = σ(a·logit + b), fitted on held-out predictions.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Platt {
-    pub a: f64,
-    pub b: f64,
-}
-
-impl Platt {
-    pub const IDENTITY: Platt = Platt { a: 1.0, b: 0.0 };
-
-    /// Fits by Newton's method with backtracking on the log loss (Lin, Lin & Weng, 2007), with
-    /// Platt's smoothed targets ((n₊+1)/(n₊+2), 1/(n₋+2)) so that few positives do not give
-    /// infinite slopes. Starts from the prior log-odds with zero slope.
-    pub fn fit(logits: &[f64], labels: &[bool]) -> Platt {
-        let pos = labels.iter().filter(|&&y| y).count() as f64;
-        let neg = labels.len() as f64 - pos;
-        let (hi, lo) = ((pos + 1.0) / (pos + 2.0), 1.0 / (neg + 2.0));
-        let t: Vec<f64> = labels.iter().map(|&y| if y { hi } else { lo }).collect();
-        let loss = |a: f64, b: f64| -> f64 {
-            logits
-                .iter()
-                .zip(&t)
-                .map(|(&z, &t)| {
-                    let m = a * z + b;
-                    // log(1 + e^m) − t·m, stably.
-                    m.max(0.0) + (-m.abs()).exp().ln_1p() - t * m
-                })
-                .sum()
-        };
-        let (mut a, mut b) = (0.0, ((pos + 1.0) / (neg + 1.0)).ln());
-        let mut f = loss(a, b);
-        for _ in 0..100 {
-            let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-12, 0.0, 1e-12);
-            for (&z, &t) in logits.iter().zip(&t) {
-                let p = sigmoid(a * z + b);
-                let w = p * (1.0 - p);
-                ga += (p - t) * z;
-                gb += p - t;
-                haa += w * z * z;
-                hab += w * z;
-                hbb += w;
-            }
-            if ga.abs() < 1e-9 && gb.abs() < 1e-9 {
-                break;
-            }
-            let det = haa * hbb - hab * hab;
-            if det <= 0.0 {
-                break;
-            }
-            let da = (hbb * ga - hab * gb) / det;
-            let db = (haa * gb - hab * ga) / det;
-            let mut step = 1.0;
-            let mut improved = false;
-            while step > 1e-10 {
-                let (na, nb) = (a - step * da, b - step * db);
-                let nf = loss(na, nb);
-                if nf < f + 1e-4 * step * (ga * -da + gb * -db) {
-                    (a, b, f) = (na, nb, nf);
-                    improved = true;
-                    break;
-                }
-                step /= 2.0;
-            }
-            if !improved {
-                break;
-            }
-        }
-        if a.is_finite() && b.is_finite() {
-            Platt { a, b }
-        } else {
-            Platt::IDENTITY
-        }
-    }
-
-    pub fn apply(&self, logit: f64) -> f64 {
-        sigmoid(self.a * logit + self.b)
-    }
-}
-
 pub fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {
         1.0 / (1.0 + (-z).exp())
@@ -163,7 +86,9 @@ pub struct LogisticModel {
     pub intercept: f64,
     /// L2 strength chosen on the validation split.
     pub alpha: f64,
-    pub platt: Platt,
+    pub calibration: Calibration,
+    /// The cross-fitted validation log loss behind the choice of `calibration`.
+    pub calibration_choice: Option<CalibrationChoice>,
 }
 
 /// One reason code: a feature and how much it pushed the logit up.
@@ -198,7 +123,7 @@ impl LogisticModel {
 
     /// The calibrated probability of one raw feature row.
     pub fn predict(&self, row: &[f64], scratch: &mut [f64]) -> f64 {
-        self.platt.apply(self.logit(row, scratch))
+        self.calibration.apply(self.logit(row, scratch))
     }
 
     pub fn predict_all(&self, x: &[f64]) -> Vec<f64> {
@@ -216,7 +141,7 @@ impl LogisticModel {
         let mut c: Vec<(usize, f64)> = z
             .iter()
             .zip(&self.weights)
-            .map(|(z, w)| z * w * self.platt.a)
+            .map(|(z, w)| z * w * self.calibration.slope())
             .enumerate()
             .filter(|(_, v)| *v > 0.0)
             .collect();
@@ -345,18 +270,31 @@ pub fn fit_calibrated(
                 weights,
                 intercept,
                 alpha,
-                platt,
+                calibration: Calibration::Platt(platt),
+                calibration_choice: None,
             };
             best = Some((loss, model));
         }
     }
-    best.map(|(_, m)| m)
-        .ok_or_else(|| ModelError::Fit("empty alpha grid".into()))
+    let (_, mut model) = best.ok_or_else(|| ModelError::Fit("empty alpha grid".into()))?;
+    // The strength was chosen under Platt; now the calibration itself is chosen, on the same
+    // window, between Platt and isotonic.
+    let w = Array1::from(model.weights.clone());
+    let logits: Vec<f64> = zv
+        .rows()
+        .into_iter()
+        .map(|r| model.intercept + r.dot(&w))
+        .collect();
+    let (calibration, choice) = Calibration::choose(&logits, valid.y);
+    model.calibration = calibration;
+    model.calibration_choice = Some(choice);
+    Ok(model)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calibration::Platt;
 
     #[test]
     fn platt_recovers_a_known_calibration() {

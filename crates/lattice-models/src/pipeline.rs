@@ -704,6 +704,9 @@ fn fit_category(
 pub struct CategoryMetrics {
     pub category: String,
     pub model: String,
+    /// `platt` or `isotonic`, chosen on the validation window; `None` for the smoothed rate.
+    #[serde(default)]
+    pub calibration: Option<String>,
     pub positives: usize,
     pub metrics: BinaryMetrics,
 }
@@ -726,6 +729,9 @@ pub struct Backtest {
     /// AUC of BG/NBD's P(no purchase in the horizon) alone, the classic BTYD churn score.
     pub churn_auc_bgnbd_only: Option<f64>,
     pub churn_alpha: f64,
+    /// `platt` or `isotonic`, chosen on the validation window.
+    #[serde(default)]
+    pub churn_calibration: String,
     pub affinity: Vec<CategoryMetrics>,
     pub affinity_mean_auc: Option<f64>,
     pub clv: ClvMetrics,
@@ -843,6 +849,10 @@ pub async fn backtest(
                 AffinityModel::Logistic(_) => "logistic".into(),
                 AffinityModel::Smoothed { .. } => "smoothed".into(),
             },
+            calibration: match &m.model {
+                AffinityModel::Logistic(l) => Some(l.model.calibration.method().into()),
+                AffinityModel::Smoothed { .. } => None,
+            },
             positives: yc.iter().filter(|&&v| v).count(),
             metrics: BinaryMetrics::compute(&pc, &yc),
         });
@@ -897,6 +907,7 @@ pub async fn backtest(
         test_window: format!("{} .. {}", fmt(t + DAY_US), fmt(end)),
         churn_auc_bgnbd_only: auc(&p_bg, &y),
         churn_alpha: fitted.churn.alpha,
+        churn_calibration: fitted.churn.calibration.method().into(),
         churn,
         affinity_mean_auc: (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64),
         affinity,

@@ -62,7 +62,7 @@ impl Models {
         CustomerScore {
             churn_probability: f
                 .churn
-                .platt
+                .calibration
                 .apply(f.churn.logit_compressed(&compressed[..churn])),
             churn_reasons: f.churn.reasons(&row[..churn], 3),
             p_alive,

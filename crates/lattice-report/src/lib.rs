@@ -15,6 +15,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use lattice_models::artifact::Manifest;
+use lattice_models::calibration::Calibration;
+use lattice_models::logistic::LogisticModel;
 use lattice_models::metrics::BinaryMetrics;
 use lattice_models::pipeline::{AffinityModel, Backtest};
 use lattice_models::score::Models;
@@ -230,14 +232,7 @@ fn model_section(h: &mut String, m: &Manifest, models: &Models) {
         h,
         &[
             ("churn L2 strength", short(churn.alpha)),
-            (
-                "churn Platt scaling",
-                format!(
-                    "a = {}, b = {}",
-                    num(churn.platt.a, 4),
-                    num(churn.platt.b, 4)
-                ),
-            ),
+            ("churn calibration", calibration_text(churn)),
             (
                 "send-time smoothing",
                 format!("κ = {}, β = {}", short(st.kappa()), short(st.beta())),
@@ -272,11 +267,12 @@ fn churn_section(h: &mut String, models: &Models, backtest: Option<&Backtest>) {
             "<p>Backtest: fitted at <b>{}</b>, measured on the test window <b>{}</b>, which no \
              fitting step saw. Positive = no purchase within the horizon, among customers with a \
              purchase by the cutoff.</p>\n<table>\n<thead><tr><th class=\"l\">model</th>\
-             {BINARY_HEAD}</tr></thead>\n<tr><td class=\"l\">churn (L2 α = {})</td>{}</tr>\n\
+             {BINARY_HEAD}</tr></thead>\n<tr><td class=\"l\">churn (L2 α = {}, {})</td>{}</tr>\n\
              </table>\n<p>AUC of BG/NBD's P(no purchase in the horizon) alone: <b>{}</b>.</p>\n",
             escape(&b.fit_cutoff),
             escape(&b.test_window),
             short(b.churn_alpha),
+            escape(&b.churn_calibration),
             binary_row(&b.churn),
             opt(b.churn_auc_bgnbd_only, 4),
         );
@@ -307,9 +303,34 @@ fn churn_section(h: &mut String, models: &Models, backtest: Option<&Backtest>) {
         h,
         &coefficients_svg(models),
         "Change in the calibrated churn log-odds per standard deviation of the feature \
-         (weight × Platt a, on the standardised <code>sign(x)·ln(1+|x|)</code> feature); red \
+         (weight × the calibration slope: Platt's a, or 1 under isotonic calibration; on the \
+         standardised <code>sign(x)·ln(1+|x|)</code> feature); red \
          raises churn risk, blue lowers it. Correlated features share and can trade weight.",
     );
+}
+
+/// Each category's reliability table on the test window: predicted against observed rates.
+fn affinity_reliability(h: &mut String, b: &Backtest) {
+    h.push_str(
+        "<details><summary>Reliability tables by category</summary>\n<table>\n<thead><tr>\
+         <th class=\"l\">category</th><th>bin</th><th>customers</th><th>mean predicted</th>\
+         <th>observed rate</th></tr></thead>\n",
+    );
+    for c in &b.affinity {
+        for r in &c.metrics.reliability {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"l\">{}</td><td>{}–{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&c.category),
+                num(r.lower, 1),
+                num(r.upper, 1),
+                count(r.count as u64),
+                num(r.mean_predicted, 4),
+                num(r.observed_rate, 4)
+            );
+        }
+    }
+    h.push_str("</table>\n</details>\n");
 }
 
 fn calibration_tables(h: &mut String, m: &BinaryMetrics) {
@@ -360,16 +381,21 @@ fn affinity_section(h: &mut String, models: &Models, backtest: Option<&Backtest>
                 opt(b.affinity_mean_auc, 4)
             );
             for c in &b.affinity {
+                let model = match &c.calibration {
+                    Some(cal) => format!("{}, {cal}", c.model),
+                    None => c.model.clone(),
+                };
                 let _ = writeln!(
                     h,
                     "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td>{}</tr>",
                     escape(&c.category),
-                    escape(&c.model),
+                    escape(&model),
                     count(c.positives as u64),
                     binary_row(&c.metrics)
                 );
             }
             h.push_str("</table>\n");
+            affinity_reliability(h, b);
         }
         None => {
             h.push_str(
@@ -759,6 +785,22 @@ fn lift_svg(m: &BinaryMetrics) -> String {
     })
 }
 
+/// The calibration a model applies, and the cross-fitted validation log loss that chose it.
+fn calibration_text(m: &LogisticModel) -> String {
+    let method = match &m.calibration {
+        Calibration::Platt(p) => format!("Platt, a = {}, b = {}", num(p.a, 4), num(p.b, 4)),
+        Calibration::Isotonic(i) => format!("isotonic, {} steps", i.logits.len()),
+    };
+    match &m.calibration_choice {
+        Some(c) => format!(
+            "{method} (validation log loss, two-fold: Platt {}, isotonic {})",
+            num(c.platt_log_loss, 4),
+            num(c.isotonic_log_loss, 4)
+        ),
+        None => method,
+    }
+}
+
 /// The churn model's strongest coefficients on the calibrated log-odds scale, strongest first.
 fn top_coefficients(models: &Models, n: usize) -> Vec<(String, f64)> {
     let churn = &models.fitted.churn;
@@ -766,7 +808,7 @@ fn top_coefficients(models: &Models, n: usize) -> Vec<(String, f64)> {
         .features
         .iter()
         .zip(&churn.weights)
-        .map(|(f, w)| (f.clone(), w * churn.platt.a))
+        .map(|(f, w)| (f.clone(), w * churn.calibration.slope()))
         .filter(|(_, v)| v.is_finite())
         .collect();
     c.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
@@ -972,8 +1014,9 @@ mod tests {
 
     use super::*;
     use lattice_models::artifact::{DataFingerprint, FORMAT_VERSION, FeatureSpec};
+    use lattice_models::calibration::Calibration;
     use lattice_models::clv::BgNbd;
-    use lattice_models::logistic::{LogisticModel, Platt, Standardizer};
+    use lattice_models::logistic::{LogisticModel, Standardizer};
     use lattice_models::pipeline::{
         CategoryMetrics, CategoryModel, ClvMetrics, ClvModels, Fitted, TrainConfig,
     };
@@ -994,7 +1037,8 @@ mod tests {
             weights: (0..20).map(|j| (j as f64 - 9.5) / 10.0).collect(),
             intercept: -0.3,
             alpha: 1.0,
-            platt: Platt::IDENTITY,
+            calibration: Calibration::IDENTITY,
+            calibration_choice: None,
         };
         let eng: Vec<Engagement> = (0..300)
             .map(|i| Engagement {
@@ -1087,9 +1131,11 @@ mod tests {
             churn: metrics.clone(),
             churn_auc_bgnbd_only: Some(0.7),
             churn_alpha: 1.0,
+            churn_calibration: "platt".into(),
             affinity: vec![CategoryMetrics {
                 category: ODD.into(),
                 model: "smoothed".into(),
+                calibration: None,
                 positives: 42,
                 metrics,
             }],
@@ -1134,6 +1180,10 @@ mod tests {
         }
         assert!(!html.contains("could not be drawn"));
         assert!(!html.contains("Metrics were not computed"));
+        // The calibration chosen for churn, and every category's reliability table.
+        assert!(html.contains("churn (L2 α = 1, platt)"), "{html}");
+        assert!(html.contains("Reliability tables by category"));
+        assert!(html.contains("<th>churn calibration</th><td>Platt, a = 1"));
         for heading in [
             "AUC",
             "log loss",

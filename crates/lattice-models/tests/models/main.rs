@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // tests and benchmarks may unwrap
 
 mod artifact;
+mod calibration;
 mod clv;
 mod dump;
 mod pipeline;

@@ -65,14 +65,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cfg.horizon_days, c.n, c.base_rate
     );
     println!(
-        "  AUC {}  log loss {:.4}  Brier {:.4}  ECE {:.4}  top-decile precision {:.3} (lift {:.2})  alpha {}",
+        "  AUC {}  log loss {:.4}  Brier {:.4}  ECE {:.4}  top-decile precision {:.3} (lift {:.2})  alpha {}  {}",
         f(c.auc),
         c.log_loss,
         c.brier,
         c.ece,
         c.top_decile_precision,
         c.top_decile_lift,
-        report.churn_alpha
+        report.churn_alpha,
+        report.churn_calibration
     );
     println!(
         "  BG/NBD P(no purchase) alone: AUC {}",
@@ -85,14 +86,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         f(report.affinity_mean_auc)
     );
     println!(
-        "  {:<20} {:>9} {:>9} {:>7} {:>7} {:>8}",
-        "category", "model", "positives", "AUC", "ECE", "top lift"
+        "  {:<20} {:>9} {:>11} {:>9} {:>7} {:>7} {:>8}",
+        "category", "model", "calibration", "positives", "AUC", "ECE", "top lift"
     );
     for a in &report.affinity {
         println!(
-            "  {:<20} {:>9} {:>9} {:>7} {:>7.4} {:>8.2}",
+            "  {:<20} {:>9} {:>11} {:>9} {:>7} {:>7.4} {:>8.2}",
             a.category,
             a.model,
+            a.calibration.as_deref().unwrap_or("-"),
             a.positives,
             f(a.metrics.auc),
             a.metrics.ece,
