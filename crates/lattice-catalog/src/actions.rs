@@ -61,6 +61,87 @@ pub struct Action {
     /// Free-form message personalisation passed through to the answer.
     #[serde(default)]
     pub payload: Option<toml::Table>,
+    /// What counts as a response (`[action.response]`); defaults by kind, see
+    /// [`Action::response_rule`].
+    #[serde(default)]
+    pub response: Option<Response>,
+}
+
+/// The event that counts as a response to an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseEvent {
+    /// Any purchase.
+    Purchase,
+    /// A purchase in the action's `category` (an action without one counts any purchase).
+    PurchaseInCategory,
+    /// A points or reward redemption (`redemption` events).
+    Redemption,
+    /// A click on the message (`email_click`, `sms_click`, `push_open`).
+    Click,
+    /// An app open (`app_open`).
+    AppOpen,
+}
+
+impl ResponseEvent {
+    pub const ALL: [ResponseEvent; 5] = [
+        ResponseEvent::Purchase,
+        ResponseEvent::PurchaseInCategory,
+        ResponseEvent::Redemption,
+        ResponseEvent::Click,
+        ResponseEvent::AppOpen,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseEvent::Purchase => "purchase",
+            ResponseEvent::PurchaseInCategory => "purchase_in_category",
+            ResponseEvent::Redemption => "redemption",
+            ResponseEvent::Click => "click",
+            ResponseEvent::AppOpen => "app_open",
+        }
+    }
+}
+
+/// `[action.response]`: the event that counts and how long after the decision it may come.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Response {
+    pub event: ResponseEvent,
+    /// Days after the decision during which the event counts (1..=365).
+    pub window_days: u32,
+}
+
+impl Action {
+    /// The response rule: `[action.response]` if given, else the kind's default (see
+    /// [`default_response`]).
+    pub fn response_rule(&self) -> Response {
+        self.response
+            .unwrap_or_else(|| default_response(&self.kind, self.category.is_some()))
+    }
+}
+
+/// The response a kind's action is judged by when the catalog says nothing: the behaviour the
+/// message asks for, over the time such a message takes to work (a cart reminder works within
+/// days, a win-back within a month).
+pub fn default_response(kind: &str, has_category: bool) -> Response {
+    use ResponseEvent::*;
+    let category_purchase = if has_category {
+        PurchaseInCategory
+    } else {
+        Purchase
+    };
+    let (event, window_days) = match kind {
+        "early_access" | "insider_preview" | "discovery" | "custom" => (category_purchase, 14),
+        "progress_nudge" => (Purchase, 14),
+        "cart_reminder" => (Purchase, 3),
+        "win_back" => (Purchase, 30),
+        "points_expiry" | "birthday" => (Redemption, 30),
+        "surprise_delight" | "tier_experience" | "service_recovery" => (AppOpen, 14),
+        // post_purchase, gratitude: care messages, judged by engagement.
+        _ => (Click, 7),
+    };
+    Response { event, window_days }
 }
 
 /// Accepts a bare TOML date (`2025-09-01`) or a string (`"2025-09-01"`).
@@ -199,6 +280,14 @@ impl ActionCatalog {
                     ));
                 }
             }
+            if let Some(r) = &a.response
+                && !(1..=365).contains(&r.window_days)
+            {
+                return Err(format!(
+                    "{at}: `response.window_days` = {} (expected 1 to 365 days)",
+                    r.window_days
+                ));
+            }
             if let (Some(from), Some(to)) = (a.valid_from, a.valid_to)
                 && to < from
             {
@@ -267,6 +356,47 @@ eligible = "churn_probability > 0.5"
         assert!(err.contains("before `valid_from`"), "{err}");
         let err = ActionCatalog::parse(&format!("{GOOD}valid_to = \"soon\"\n")).unwrap_err();
         assert!(err.contains("\"soon\" is not a date"), "{err}");
+    }
+
+    #[test]
+    fn response_rule_from_the_catalog_or_the_kind() {
+        let c = ActionCatalog::parse(GOOD).unwrap();
+        assert_eq!(
+            c.actions[0].response_rule(),
+            Response {
+                event: ResponseEvent::Purchase,
+                window_days: 30
+            }
+        );
+        let c = ActionCatalog::parse(&format!(
+            "{GOOD}[action.response]\nevent = \"redemption\"\nwindow_days = 10\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.actions[0].response_rule().event,
+            ResponseEvent::Redemption
+        );
+        assert_eq!(c.actions[0].response_rule().window_days, 10);
+        let err = ActionCatalog::parse(&format!(
+            "{GOOD}[action.response]\nevent = \"redemption\"\nwindow_days = 0\n"
+        ))
+        .unwrap_err();
+        assert!(err.contains("`response.window_days` = 0"), "{err}");
+        let err = ActionCatalog::parse(&format!(
+            "{GOOD}[action.response]\nevent = \"visit\"\nwindow_days = 3\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("visit") && err.contains("purchase_in_category"),
+            "{err}"
+        );
+        for kind in ACTION_KINDS {
+            assert!(default_response(kind, true).window_days >= 1);
+        }
+        assert_eq!(
+            default_response("early_access", false).event,
+            ResponseEvent::Purchase
+        );
     }
 
     #[test]

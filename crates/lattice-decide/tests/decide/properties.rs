@@ -207,6 +207,7 @@ impl World {
                     weight: s.weight,
                     promotional: s.promotional,
                     payload: s.payload.map(|p| toml::from_str(PAYLOADS[p]).unwrap()),
+                    response: None,
                 })
                 .collect(),
         }
