@@ -30,6 +30,9 @@ pub struct ActionInfo<'a> {
     pub weight: f64,
     /// In the catalog's order of preference.
     pub channels: &'a [Channel],
+    /// Suppressed after a negative moment and held out from control groups (the catalog's
+    /// `promotional` flag, else by kind).
+    pub promotional: bool,
 }
 
 impl ActionInfo<'_> {
@@ -70,6 +73,7 @@ impl Catalog {
             cost: a.cost,
             weight: a.weight,
             channels: &a.channels,
+            promotional: a.promotional,
         }
     }
 

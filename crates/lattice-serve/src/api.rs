@@ -108,7 +108,7 @@ pub struct RankedActionDoc {
 pub struct ExclusionDoc {
     pub id: String,
     /// outside_validity, channel_filtered, no_consent, frequency_cap, cooldown,
-    /// suppressed_after_negative, not_eligible or eligibility_error.
+    /// suppressed_after_negative, not_eligible, eligibility_error or control_group.
     pub rule: String,
     pub detail: String,
 }
