@@ -399,6 +399,8 @@ pub const COVERAGE_MIN_CONTACTS: u64 = 200;
 pub struct OpeReport {
     pub target: Policy,
     pub logged_by: Policy,
+    /// The estimates, or why they were refused.
+    #[serde(serialize_with = "evaluation_or_refusal")]
     pub evaluation: Result<Evaluation, String>,
     /// The target's mean reward per decision when it actually ran, and its 95% interval.
     pub measured: f64,
@@ -867,4 +869,18 @@ fn greedy_choice(world: &World, posteriors: &Posteriors, d: &LoggedDecision) -> 
     thompson::choose(&arms, "", 0.0)
         .and_then(|c| d.eligible.get(c.arm))
         .map_or(d.action, |e| e.0)
+}
+
+/// `{"estimate": {...}}` or `{"refused": "why"}`.
+fn evaluation_or_refusal<S: serde::Serializer>(
+    e: &Result<Evaluation, String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(1))?;
+    match e {
+        Ok(e) => m.serialize_entry("estimate", e)?,
+        Err(why) => m.serialize_entry("refused", why)?,
+    }
+    m.end()
 }
