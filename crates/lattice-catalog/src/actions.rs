@@ -65,6 +65,10 @@ pub struct Action {
     /// [`Action::response_rule`].
     #[serde(default)]
     pub response: Option<Response>,
+    /// Share of customers (0..=1, by hash of the customer id) held out of this action to
+    /// measure its lift; promotional actions only.
+    #[serde(default)]
+    pub holdout: f64,
 }
 
 /// The event that counts as a response to an action.
@@ -194,6 +198,14 @@ pub struct Policy {
     /// Days after a negative moment during which promotional actions are suppressed.
     #[serde(default = "suppression_days")]
     pub suppression_days: u32,
+    /// Share of recorded decisions (0..=1) that explore by Thompson sampling instead of
+    /// taking the best posterior mean; 0 turns exploration off.
+    #[serde(default)]
+    pub explore: f64,
+    /// Share of customers (0..=1, by hash of the customer id) in the universal control group:
+    /// no promotional action at all.
+    #[serde(default)]
+    pub control_share: f64,
 }
 
 fn quiet_start() -> u8 {
@@ -213,6 +225,8 @@ impl Default for Policy {
             quiet_hours_start: quiet_start(),
             quiet_hours_end: quiet_end(),
             suppression_days: suppression_days(),
+            explore: 0.0,
+            control_share: 0.0,
         }
     }
 }
@@ -280,6 +294,12 @@ impl ActionCatalog {
                     ));
                 }
             }
+            if !(a.holdout.is_finite() && (0.0..=1.0).contains(&a.holdout)) {
+                return Err(format!(
+                    "{at}: `holdout` = {} (expected a share between 0 and 1)",
+                    a.holdout
+                ));
+            }
             if let Some(r) = &a.response
                 && !(1..=365).contains(&r.window_days)
             {
@@ -297,6 +317,13 @@ impl ActionCatalog {
             }
         }
         let p = &self.policy;
+        for (field, v) in [("explore", p.explore), ("control_share", p.control_share)] {
+            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+                return Err(format!(
+                    "[policy] {field} = {v} (expected a share between 0 and 1)"
+                ));
+            }
+        }
         if p.quiet_hours_start > 23 || p.quiet_hours_end > 23 {
             return Err("[policy]: quiet hours must be hours 0-23".into());
         }
@@ -397,6 +424,25 @@ eligible = "churn_probability > 0.5"
             default_response("early_access", false).event,
             ResponseEvent::Purchase
         );
+    }
+
+    #[test]
+    fn learning_settings_are_shares() {
+        let c = ActionCatalog::parse(GOOD).unwrap();
+        assert_eq!((c.policy.explore, c.policy.control_share), (0.0, 0.0));
+        assert_eq!(c.actions[0].holdout, 0.0);
+        let with = GOOD.replace(
+            "[policy]\n",
+            "[policy]\nexplore = 0.1\ncontrol_share = 0.05\n",
+        );
+        let c = ActionCatalog::parse(&format!("{with}holdout = 0.2\n")).unwrap();
+        assert_eq!((c.policy.explore, c.policy.control_share), (0.1, 0.05));
+        assert_eq!(c.actions[0].holdout, 0.2);
+        let err = ActionCatalog::parse(&GOOD.replace("[policy]\n", "[policy]\nexplore = 1.5\n"))
+            .unwrap_err();
+        assert!(err.contains("[policy] explore = 1.5"), "{err}");
+        let err = ActionCatalog::parse(&format!("{GOOD}holdout = -0.1\n")).unwrap_err();
+        assert!(err.contains("`holdout` = -0.1"), "{err}");
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub struct ActionInfo<'a> {
     /// Suppressed after a negative moment and held out from control groups (the catalog's
     /// `promotional` flag, else by kind).
     pub promotional: bool,
+    /// What counts as a response to it (`[action.response]`, else the kind's default).
+    pub response: lattice_catalog::actions::Response,
+    /// Share of customers held out of it (`holdout`), on top of the universal control.
+    pub holdout: f64,
 }
 
 impl ActionInfo<'_> {
@@ -74,6 +78,8 @@ impl Catalog {
             weight: a.weight,
             channels: &a.channels,
             promotional: a.promotional,
+            response: a.response,
+            holdout: a.holdout,
         }
     }
 

@@ -180,6 +180,7 @@ impl World {
                 quiet_hours_start: self.quiet.0,
                 quiet_hours_end: self.quiet.1,
                 suppression_days: self.suppression_days,
+                ..Policy::default()
             },
             actions: self
                 .actions
@@ -208,6 +209,7 @@ impl World {
                     promotional: s.promotional,
                     payload: s.payload.map(|p| toml::from_str(PAYLOADS[p]).unwrap()),
                     response: None,
+                    holdout: 0.0,
                 })
                 .collect(),
         }

@@ -426,3 +426,30 @@ fn huge_numbers_in_the_catalog_do_not_panic() {
     assert_eq!(exclusion(&d, "forever").unwrap().0, "cooldown");
     assert_eq!(ranked_ids(&d), ["value"]);
 }
+
+#[test]
+fn learning_settings_reach_the_compiled_catalog() {
+    let catalog = compile(&format!(
+        "[policy]\nexplore = 0.1\ncontrol_share = 0.05\n\n{}{}",
+        action("promo", "custom", "holdout = 0.2"),
+        action(
+            "thanks",
+            "post_purchase",
+            "[action.response]\nevent = \"app_open\"\nwindow_days = 3"
+        ),
+    ))
+    .unwrap();
+    assert_eq!((catalog.explore(), catalog.control_share()), (0.1, 0.05));
+    let promo = catalog.action("promo").unwrap();
+    assert_eq!(promo.holdout, 0.2);
+    assert!(promo.promotional);
+    // The kind's default response: custom without a category answers with any purchase.
+    assert_eq!(
+        promo.response.event,
+        lattice_catalog::actions::ResponseEvent::Purchase
+    );
+    assert_eq!(promo.response.window_days, 14);
+    let thanks = catalog.action("thanks").unwrap();
+    assert_eq!(thanks.response.window_days, 3);
+    assert!(!thanks.promotional);
+}
