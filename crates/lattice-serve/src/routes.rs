@@ -187,6 +187,9 @@ async fn decide_and_record(
         customer_id: id.to_string(),
         decided_us: context.now.timestamp_micros(),
         model: format!("{}@{}", m.manifest.name, m.manifest.as_of),
+        probability: None,
+        segment: None,
+        prior: None,
         actions: decision
             .actions
             .iter()
