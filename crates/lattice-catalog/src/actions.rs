@@ -61,6 +61,91 @@ pub struct Action {
     /// Free-form message personalisation passed through to the answer.
     #[serde(default)]
     pub payload: Option<toml::Table>,
+    /// What counts as a response (`[action.response]`); defaults by kind, see
+    /// [`Action::response_rule`].
+    #[serde(default)]
+    pub response: Option<Response>,
+    /// Share of customers (0..=1, by hash of the customer id) held out of this action to
+    /// measure its lift; promotional actions only.
+    #[serde(default)]
+    pub holdout: f64,
+}
+
+/// The event that counts as a response to an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseEvent {
+    /// Any purchase.
+    Purchase,
+    /// A purchase in the action's `category` (an action without one counts any purchase).
+    PurchaseInCategory,
+    /// A points or reward redemption (`redemption` events).
+    Redemption,
+    /// A click on the message (`email_click`, `sms_click`, `push_open`).
+    Click,
+    /// An app open (`app_open`).
+    AppOpen,
+}
+
+impl ResponseEvent {
+    pub const ALL: [ResponseEvent; 5] = [
+        ResponseEvent::Purchase,
+        ResponseEvent::PurchaseInCategory,
+        ResponseEvent::Redemption,
+        ResponseEvent::Click,
+        ResponseEvent::AppOpen,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseEvent::Purchase => "purchase",
+            ResponseEvent::PurchaseInCategory => "purchase_in_category",
+            ResponseEvent::Redemption => "redemption",
+            ResponseEvent::Click => "click",
+            ResponseEvent::AppOpen => "app_open",
+        }
+    }
+}
+
+/// `[action.response]`: the event that counts and how long after the decision it may come.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Response {
+    pub event: ResponseEvent,
+    /// Days after the decision during which the event counts (1..=365).
+    pub window_days: u32,
+}
+
+impl Action {
+    /// The response rule: `[action.response]` if given, else the kind's default (see
+    /// [`default_response`]).
+    pub fn response_rule(&self) -> Response {
+        self.response
+            .unwrap_or_else(|| default_response(&self.kind, self.category.is_some()))
+    }
+}
+
+/// The response a kind's action is judged by when the catalog says nothing: the behaviour the
+/// message asks for, over the time such a message takes to work (a cart reminder works within
+/// days, a win-back within a month).
+pub fn default_response(kind: &str, has_category: bool) -> Response {
+    use ResponseEvent::*;
+    let category_purchase = if has_category {
+        PurchaseInCategory
+    } else {
+        Purchase
+    };
+    let (event, window_days) = match kind {
+        "early_access" | "insider_preview" | "discovery" | "custom" => (category_purchase, 14),
+        "progress_nudge" => (Purchase, 14),
+        "cart_reminder" => (Purchase, 3),
+        "win_back" => (Purchase, 30),
+        "points_expiry" | "birthday" => (Redemption, 30),
+        "surprise_delight" | "tier_experience" | "service_recovery" => (AppOpen, 14),
+        // post_purchase, gratitude: care messages, judged by engagement.
+        _ => (Click, 7),
+    };
+    Response { event, window_days }
 }
 
 /// Accepts a bare TOML date (`2025-09-01`) or a string (`"2025-09-01"`).
@@ -113,6 +198,14 @@ pub struct Policy {
     /// Days after a negative moment during which promotional actions are suppressed.
     #[serde(default = "suppression_days")]
     pub suppression_days: u32,
+    /// Share of recorded decisions (0..=1) that explore by Thompson sampling instead of
+    /// taking the best posterior mean; 0 turns exploration off.
+    #[serde(default)]
+    pub explore: f64,
+    /// Share of customers (0..=1, by hash of the customer id) in the universal control group:
+    /// no promotional action at all.
+    #[serde(default)]
+    pub control_share: f64,
 }
 
 fn quiet_start() -> u8 {
@@ -132,6 +225,8 @@ impl Default for Policy {
             quiet_hours_start: quiet_start(),
             quiet_hours_end: quiet_end(),
             suppression_days: suppression_days(),
+            explore: 0.0,
+            control_share: 0.0,
         }
     }
 }
@@ -199,6 +294,20 @@ impl ActionCatalog {
                     ));
                 }
             }
+            if !(a.holdout.is_finite() && (0.0..=1.0).contains(&a.holdout)) {
+                return Err(format!(
+                    "{at}: `holdout` = {} (expected a share between 0 and 1)",
+                    a.holdout
+                ));
+            }
+            if let Some(r) = &a.response
+                && !(1..=365).contains(&r.window_days)
+            {
+                return Err(format!(
+                    "{at}: `response.window_days` = {} (expected 1 to 365 days)",
+                    r.window_days
+                ));
+            }
             if let (Some(from), Some(to)) = (a.valid_from, a.valid_to)
                 && to < from
             {
@@ -208,6 +317,13 @@ impl ActionCatalog {
             }
         }
         let p = &self.policy;
+        for (field, v) in [("explore", p.explore), ("control_share", p.control_share)] {
+            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+                return Err(format!(
+                    "[policy] {field} = {v} (expected a share between 0 and 1)"
+                ));
+            }
+        }
         if p.quiet_hours_start > 23 || p.quiet_hours_end > 23 {
             return Err("[policy]: quiet hours must be hours 0-23".into());
         }
@@ -267,6 +383,66 @@ eligible = "churn_probability > 0.5"
         assert!(err.contains("before `valid_from`"), "{err}");
         let err = ActionCatalog::parse(&format!("{GOOD}valid_to = \"soon\"\n")).unwrap_err();
         assert!(err.contains("\"soon\" is not a date"), "{err}");
+    }
+
+    #[test]
+    fn response_rule_from_the_catalog_or_the_kind() {
+        let c = ActionCatalog::parse(GOOD).unwrap();
+        assert_eq!(
+            c.actions[0].response_rule(),
+            Response {
+                event: ResponseEvent::Purchase,
+                window_days: 30
+            }
+        );
+        let c = ActionCatalog::parse(&format!(
+            "{GOOD}[action.response]\nevent = \"redemption\"\nwindow_days = 10\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.actions[0].response_rule().event,
+            ResponseEvent::Redemption
+        );
+        assert_eq!(c.actions[0].response_rule().window_days, 10);
+        let err = ActionCatalog::parse(&format!(
+            "{GOOD}[action.response]\nevent = \"redemption\"\nwindow_days = 0\n"
+        ))
+        .unwrap_err();
+        assert!(err.contains("`response.window_days` = 0"), "{err}");
+        let err = ActionCatalog::parse(&format!(
+            "{GOOD}[action.response]\nevent = \"visit\"\nwindow_days = 3\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("visit") && err.contains("purchase_in_category"),
+            "{err}"
+        );
+        for kind in ACTION_KINDS {
+            assert!(default_response(kind, true).window_days >= 1);
+        }
+        assert_eq!(
+            default_response("early_access", false).event,
+            ResponseEvent::Purchase
+        );
+    }
+
+    #[test]
+    fn learning_settings_are_shares() {
+        let c = ActionCatalog::parse(GOOD).unwrap();
+        assert_eq!((c.policy.explore, c.policy.control_share), (0.0, 0.0));
+        assert_eq!(c.actions[0].holdout, 0.0);
+        let with = GOOD.replace(
+            "[policy]\n",
+            "[policy]\nexplore = 0.1\ncontrol_share = 0.05\n",
+        );
+        let c = ActionCatalog::parse(&format!("{with}holdout = 0.2\n")).unwrap();
+        assert_eq!((c.policy.explore, c.policy.control_share), (0.1, 0.05));
+        assert_eq!(c.actions[0].holdout, 0.2);
+        let err = ActionCatalog::parse(&GOOD.replace("[policy]\n", "[policy]\nexplore = 1.5\n"))
+            .unwrap_err();
+        assert!(err.contains("[policy] explore = 1.5"), "{err}");
+        let err = ActionCatalog::parse(&format!("{GOOD}holdout = -0.1\n")).unwrap_err();
+        assert!(err.contains("`holdout` = -0.1"), "{err}");
     }
 
     #[test]

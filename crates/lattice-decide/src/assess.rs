@@ -30,6 +30,13 @@ pub struct ActionInfo<'a> {
     pub weight: f64,
     /// In the catalog's order of preference.
     pub channels: &'a [Channel],
+    /// Suppressed after a negative moment and held out from control groups (the catalog's
+    /// `promotional` flag, else by kind).
+    pub promotional: bool,
+    /// What counts as a response to it (`[action.response]`, else the kind's default).
+    pub response: lattice_catalog::actions::Response,
+    /// Share of customers held out of it (`holdout`), on top of the universal control.
+    pub holdout: f64,
 }
 
 impl ActionInfo<'_> {
@@ -70,6 +77,9 @@ impl Catalog {
             cost: a.cost,
             weight: a.weight,
             channels: &a.channels,
+            promotional: a.promotional,
+            response: a.response,
+            holdout: a.holdout,
         }
     }
 

@@ -54,6 +54,10 @@ pub(crate) struct CompiledPolicy {
     pub(crate) caps: PerChannel<Option<u32>>,
     pub(crate) quiet: QuietHours,
     pub(crate) suppression_days: u32,
+    /// Share of recorded decisions that explore (`[policy] explore`).
+    pub(crate) explore: f64,
+    /// Share of customers in the universal control group (`[policy] control_share`).
+    pub(crate) control_share: f64,
 }
 
 /// Indices of the features the built-in kinds read, when the model has them.
@@ -84,6 +88,10 @@ pub(crate) struct CompiledAction {
     pub(crate) valid_from: Option<NaiveDate>,
     pub(crate) valid_to: Option<NaiveDate>,
     pub(crate) promotional: bool,
+    /// What counts as a response (the catalog's, else the kind's default).
+    pub(crate) response: lattice_catalog::actions::Response,
+    /// Share of customers held out of this action (per-action control group).
+    pub(crate) holdout: f64,
     pub(crate) rule: Option<Rule>,
     pub(crate) payload: Map<String, Value>,
     /// The same payload as JSON, `(key, "\"key\":value")` sorted by key, for the writer.
@@ -219,6 +227,13 @@ impl Catalog {
                     ));
                 }
             }
+            if !(a.holdout.is_finite() && (0.0..=1.0).contains(&a.holdout)) {
+                return Err(err(
+                    "holdout",
+                    CatalogErrorKind::InvalidValue,
+                    format!("{} (expected a share between 0 and 1)", a.holdout),
+                ));
+            }
             if let (Some(from), Some(to)) = (a.valid_from, a.valid_to)
                 && to < from
             {
@@ -286,6 +301,8 @@ impl Catalog {
                 promotional: a
                     .promotional
                     .unwrap_or_else(|| kind.promotional_by_default()),
+                response: a.response_rule(),
+                holdout: a.holdout,
                 rule,
                 payload,
                 payload_json,
@@ -322,6 +339,16 @@ impl Catalog {
     /// Action ids, in catalog order.
     pub fn action_ids(&self) -> impl Iterator<Item = &str> {
         self.actions.iter().map(|a| a.id.as_str())
+    }
+
+    /// Share of recorded decisions that explore by Thompson sampling (`[policy] explore`).
+    pub fn explore(&self) -> f64 {
+        self.policy.explore
+    }
+
+    /// Share of customers in the universal control group (`[policy] control_share`).
+    pub fn control_share(&self) -> f64 {
+        self.policy.control_share
     }
 
     /// Ids of the promotional actions (suppressed after a negative moment), in catalog order.
@@ -384,6 +411,13 @@ fn compile_policy(catalog: &ActionCatalog) -> Result<CompiledPolicy, CatalogErro
         })?;
         *caps.get_mut(ch) = Some(*max);
     }
+    for (field, v) in [("explore", p.explore), ("control_share", p.control_share)] {
+        if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+            return Err(bad(format!(
+                "{field} = {v} (expected a share between 0 and 1)"
+            )));
+        }
+    }
     if p.quiet_hours_start > 23 || p.quiet_hours_end > 23 {
         return Err(bad(format!(
             "quiet hours {}-{}: expected hours 0-23",
@@ -397,6 +431,8 @@ fn compile_policy(catalog: &ActionCatalog) -> Result<CompiledPolicy, CatalogErro
             end: u32::from(p.quiet_hours_end),
         },
         suppression_days: p.suppression_days,
+        explore: p.explore,
+        control_share: p.control_share,
     })
 }
 

@@ -143,3 +143,16 @@ impl Default for RankOptions {
         }
     }
 }
+
+/// What outcomes taught, for one customer, indexed by action (catalog order). The default
+/// (empty slices) is ranking without learning.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Learned<'a> {
+    /// A learned response probability per action; `None`, or an index past the end, keeps the
+    /// kind's propensity. Clamped to [0, 1] like the kinds' (NaN reads as 0).
+    pub propensities: &'a [Option<f64>],
+    /// Whether the customer is in the action's control group; a promotional action is then
+    /// excluded as `control_group` (after every other rule). Non-promotional actions (service
+    /// recovery, check-ins, thank-yous) are never held out.
+    pub control: &'a [bool],
+}

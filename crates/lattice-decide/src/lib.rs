@@ -77,11 +77,16 @@
 //!    promotional action (the `promotional` flag, else by kind: all but `service_recovery`,
 //!    `post_purchase` and `gratitude`) is held back, and a `win_back` always is;
 //! 7. `not_eligible`: the kind's rule, then the `eligible` expression, said no
-//!    (`eligibility_error` when the expression failed to evaluate).
+//!    (`eligibility_error` when the expression failed to evaluate);
+//! 8. `control_group`: with [`rank_with`], the customer is in the control group of this
+//!    promotional action ([`Learned::control`]); last, so that a control group holds exactly
+//!    the customers who would have been eligible.
 //!
 //! # Ranking
 //!
-//! `expected_value = propensity × value` and `score = expected_value × weight − cost`. Actions
+//! `expected_value = propensity × value` and `score = expected_value × weight − cost`. The
+//! propensity is the kind's (table above) or, with [`rank_with`], the learned one
+//! ([`Learned::propensities`], from `lattice-learn`). Actions
 //! are sorted by score descending, then id ascending (deterministic). Channels are then handed
 //! out best-first: the channel the customer is on now if the action can use it, else the first
 //! of the action's channels (catalog order is the marketer's preference) that is consented,
@@ -156,12 +161,12 @@ pub use catalog::{Catalog, slug};
 pub use channel::{Channel, PerChannel};
 pub use error::{CatalogError, CatalogErrorKind, Position};
 pub use input::{
-    Contact, Context, Customer, HOURS_PER_WEEK, RankOptions, Scores, SendTimeProfile,
+    Contact, Context, Customer, HOURS_PER_WEEK, Learned, RankOptions, Scores, SendTimeProfile,
     SendTimeSource,
 };
 pub use kind::Kind;
 pub use output::{Decision, Exclusion, ExclusionRule, RankedAction};
-pub use rank::{rank, rank_json};
+pub use rank::{rank, rank_json, rank_json_with, rank_with};
 pub use tuning::Tuning;
 
 impl Catalog {

@@ -132,6 +132,9 @@ pub enum ExclusionRule {
     /// The `eligible` expression failed to evaluate (a type error, an absent context field
     /// read without `has()`).
     EligibilityError,
+    /// Eligible, but the customer is in the control group of this promotional action (see
+    /// [`Learned::control`](crate::Learned::control)).
+    ControlGroup,
 }
 
 impl ExclusionRule {
@@ -145,6 +148,7 @@ impl ExclusionRule {
             ExclusionRule::SuppressedAfterNegative => "suppressed_after_negative",
             ExclusionRule::NotEligible => "not_eligible",
             ExclusionRule::EligibilityError => "eligibility_error",
+            ExclusionRule::ControlGroup => "control_group",
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::catalog::{Catalog, CompiledAction};
 use crate::cel::Scope;
 use crate::channel::{Channel, PerChannel};
 use crate::facts::{Facts, days_before, prob};
-use crate::input::{Context, Customer, HOURS_PER_WEEK, RankOptions, SendTimeProfile};
+use crate::input::{Context, Customer, HOURS_PER_WEEK, Learned, RankOptions, SendTimeProfile};
 use crate::json;
 use crate::kind::Kind;
 use crate::kinds::{self, Reasons, Subject};
@@ -23,14 +23,33 @@ pub fn rank(
     context: &Context<'_>,
     options: &RankOptions,
 ) -> Decision {
-    ranked(catalog, customer, context, options, |s, picks, excluded| {
-        let mut reasons = Reasons::default();
-        Decision {
-            customer_id: customer.id.to_owned(),
-            actions: picks.iter().map(|p| present(p, s, &mut reasons)).collect(),
-            excluded,
-        }
-    })
+    rank_with(catalog, customer, context, options, &Learned::default())
+}
+
+/// [`rank`] with what outcomes taught: learned propensities replace the kinds' where given,
+/// and promotional actions the customer is held out of are excluded as `control_group`.
+pub fn rank_with(
+    catalog: &Catalog,
+    customer: &Customer<'_>,
+    context: &Context<'_>,
+    options: &RankOptions,
+    learned: &Learned<'_>,
+) -> Decision {
+    ranked(
+        catalog,
+        customer,
+        context,
+        options,
+        learned,
+        |s, picks, excluded| {
+            let mut reasons = Reasons::default();
+            Decision {
+                customer_id: customer.id.to_owned(),
+                actions: picks.iter().map(|p| present(p, s, &mut reasons)).collect(),
+                excluded,
+            }
+        },
+    )
 }
 
 /// [`rank`], with the [`Decision`] written straight to `out` as JSON: the bytes
@@ -44,9 +63,35 @@ pub fn rank_json(
     options: &RankOptions,
     out: &mut Vec<u8>,
 ) {
-    ranked(catalog, customer, context, options, |s, picks, excluded| {
-        json::write_decision(out, s, picks, excluded.as_deref());
-    })
+    rank_json_with(
+        catalog,
+        customer,
+        context,
+        options,
+        &Learned::default(),
+        out,
+    )
+}
+
+/// [`rank_json`] with learned propensities and control groups, as [`rank_with`].
+pub fn rank_json_with(
+    catalog: &Catalog,
+    customer: &Customer<'_>,
+    context: &Context<'_>,
+    options: &RankOptions,
+    learned: &Learned<'_>,
+    out: &mut Vec<u8>,
+) {
+    ranked(
+        catalog,
+        customer,
+        context,
+        options,
+        learned,
+        |s, picks, excluded| {
+            json::write_decision(out, s, picks, excluded.as_deref());
+        },
+    )
 }
 
 /// Screens, scores, sorts and hands out channels; `finish` turns the picks (best first) and,
@@ -56,6 +101,7 @@ fn ranked<R>(
     customer: &Customer<'_>,
     context: &Context<'_>,
     options: &RankOptions,
+    learned: &Learned<'_>,
     finish: impl FnOnce(&Subject<'_>, &[Pick], Option<Vec<Exclusion>>) -> R,
 ) -> R {
     let facts = Facts::new(catalog, customer, context);
@@ -71,7 +117,7 @@ fn ranked<R>(
     let mut excluded: Option<Vec<(usize, Exclusion)>> = options.explain.then(Vec::new);
     for (i, action) in catalog.actions.iter().enumerate() {
         let last = last_sent.get(i).copied().flatten();
-        match screen(i, action, &subject, last, options) {
+        match screen(i, action, &subject, last, options).and_then(|c| learned.apply(action, c)) {
             Ok(c) => candidates.push(c),
             Err(miss) => {
                 if let Some(list) = &mut excluded {
@@ -149,6 +195,24 @@ pub(crate) enum Miss {
     RuleError(String),
     /// Eligible, but the caps were used up by higher-ranked actions.
     CapUsed,
+    /// Eligible, but the customer is in the action's control group.
+    Control,
+}
+
+impl Learned<'_> {
+    /// Holds a promotional action back from its control group, else swaps in the learned
+    /// propensity. Control comes after every other rule so that the held-out customers are
+    /// exactly those who would have been eligible: the comparison lift needs.
+    fn apply(&self, action: &CompiledAction, mut c: Candidate) -> Result<Candidate, Miss> {
+        if action.promotional && self.control.get(c.index).copied().unwrap_or(false) {
+            return Err(Miss::Control);
+        }
+        if let Some(p) = self.propensities.get(c.index).copied().flatten() {
+            c.propensity = prob(p);
+            c.score = c.propensity * action.value * action.weight - action.cost;
+        }
+        Ok(c)
+    }
 }
 
 /// Latest contact per action, for cooldowns; empty when no action has one.
@@ -378,6 +442,7 @@ impl Miss {
             Miss::Suppressed => ExclusionRule::SuppressedAfterNegative,
             Miss::Kind(_) | Miss::Rule => ExclusionRule::NotEligible,
             Miss::RuleError(_) => ExclusionRule::EligibilityError,
+            Miss::Control => ExclusionRule::ControlGroup,
         }
     }
 
@@ -478,6 +543,12 @@ impl Miss {
                     "eligible `{}` failed: {e}",
                     action.rule.as_ref().map_or("", |r| r.source.as_str())
                 ),
+            ),
+            Miss::Control => (
+                ExclusionRule::ControlGroup,
+                "the customer is in this promotional action's control group (held out to \
+                 measure lift)"
+                    .to_owned(),
             ),
         };
         Exclusion {

@@ -92,6 +92,7 @@ pub fn export(db: &Path, out: &Path) -> Result<Exported, ExportError> {
             b.score.append_value(a.score);
             b.contacted_at.append_option(a.contacted_us);
             b.redeemed_at.append_option(a.redeemed_us);
+            b.probability.append_option(d.probability);
             rows += 1;
         }
         Ok(())
@@ -123,6 +124,9 @@ pub fn decisions_schema() -> SchemaRef {
         Field::new("score", DataType::Float64, false),
         Field::new("contacted_at", ts(), true),
         Field::new("redeemed_at", ts(), true),
+        // The probability with which the decision's first action was chosen (the same on
+        // every row of a decision); null for decisions recorded before learning.
+        Field::new("probability", DataType::Float64, true),
     ]))
 }
 
@@ -138,6 +142,7 @@ struct DecisionColumns {
     score: Float64Builder,
     contacted_at: TimestampMicrosecondBuilder,
     redeemed_at: TimestampMicrosecondBuilder,
+    probability: Float64Builder,
 }
 
 impl Default for DecisionColumns {
@@ -155,6 +160,7 @@ impl Default for DecisionColumns {
             score: Float64Builder::new(),
             contacted_at: t(),
             redeemed_at: t(),
+            probability: Float64Builder::new(),
         }
     }
 }
@@ -173,6 +179,7 @@ impl DecisionColumns {
             Arc::new(self.score.finish()),
             Arc::new(self.contacted_at.finish()),
             Arc::new(self.redeemed_at.finish()),
+            Arc::new(self.probability.finish()),
         ];
         RecordBatch::try_new(decisions_schema(), cols).expect("columns match the schema")
     }

@@ -10,7 +10,8 @@ use serde::Serialize;
 use crate::event::Event;
 
 /// The store's schema version, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// 2: decisions carry the learning fields (`probability`, `segment`, `prior`).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -38,7 +39,10 @@ CREATE TABLE IF NOT EXISTS decisions (
     decision_id TEXT PRIMARY KEY,
     customer_id TEXT NOT NULL,
     decided_us INTEGER NOT NULL,
-    model TEXT NOT NULL
+    model TEXT NOT NULL,
+    probability REAL,
+    segment INTEGER,
+    prior REAL
 );
 CREATE TABLE IF NOT EXISTS decision_actions (
     decision_id TEXT NOT NULL REFERENCES decisions (decision_id),
@@ -107,6 +111,17 @@ pub struct Decision {
     pub decided_us: i64,
     /// The model's name and as_of that made it.
     pub model: String,
+    /// The probability with which the first action was chosen (off-policy evaluation needs
+    /// it); `None` for decisions recorded before learning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// The customer's segment (tier × churn band index) when decided, for learning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<u32>,
+    /// The first action's static propensity (the model's or the kind's) when decided: the
+    /// centre of its cell's prior.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior: Option<f64>,
     pub actions: Vec<DecidedAction>,
 }
 
@@ -168,6 +183,15 @@ impl EventStore {
             });
         }
         conn.execute_batch(SCHEMA).map_err(e)?;
+        if version == 1 {
+            // A version-1 log: its decisions table predates the learning fields.
+            conn.execute_batch(
+                "ALTER TABLE decisions ADD COLUMN probability REAL;
+                 ALTER TABLE decisions ADD COLUMN segment INTEGER;
+                 ALTER TABLE decisions ADD COLUMN prior REAL;",
+            )
+            .map_err(e)?;
+        }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(e)?;
         if let Some(max) = max_bytes {
@@ -340,9 +364,17 @@ impl EventStore {
         let e = |err| StoreError::from_sqlite(&path, err);
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute(
-            "INSERT INTO decisions (decision_id, customer_id, decided_us, model) \
-             VALUES (?1, ?2, ?3, ?4)",
-            params![d.decision_id, d.customer_id, d.decided_us, d.model],
+            "INSERT INTO decisions (decision_id, customer_id, decided_us, model, probability, \
+             segment, prior) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                d.decision_id,
+                d.customer_id,
+                d.decided_us,
+                d.model,
+                d.probability,
+                d.segment,
+                d.prior
+            ],
         )
         .map_err(e)?;
         {
@@ -374,13 +406,21 @@ impl EventStore {
         let head = self
             .conn
             .query_row(
-                "SELECT customer_id, decided_us, model FROM decisions WHERE decision_id = ?1",
+                "SELECT customer_id, decided_us, model, probability, segment, prior \
+                 FROM decisions WHERE decision_id = ?1",
                 [id],
-                |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        (r.get(3)?, r.get(4)?, r.get(5)?),
+                    ))
+                },
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        let Some((customer_id, decided_us, model)) = head else {
+        let Some((customer_id, decided_us, model, (probability, segment, prior))) = head else {
             return Ok(None);
         };
         let actions = self.decided_actions(id, &customer_id, decided_us)?;
@@ -389,6 +429,9 @@ impl EventStore {
             customer_id,
             decided_us,
             model,
+            probability,
+            segment,
+            prior,
             actions,
         }))
     }
@@ -425,8 +468,8 @@ impl EventStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT decision_id, customer_id, decided_us, model FROM decisions \
-                 ORDER BY decided_us, decision_id",
+                "SELECT decision_id, customer_id, decided_us, model, probability, segment, prior \
+                 FROM decisions ORDER BY decided_us, decision_id",
             )
             .map_err(|e| self.err(e))?;
         let heads = stmt
@@ -436,19 +479,23 @@ impl EventStore {
                     r.get::<_, String>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, String>(3)?,
+                    (r.get(4)?, r.get(5)?, r.get(6)?),
                 ))
             })
             .map_err(|e| self.err(e))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))?;
         let n = heads.len() as u64;
-        for (decision_id, customer_id, decided_us, model) in heads {
+        for (decision_id, customer_id, decided_us, model, (probability, segment, prior)) in heads {
             let actions = self.decided_actions(&decision_id, &customer_id, decided_us)?;
             f(Decision {
                 decision_id,
                 customer_id,
                 decided_us,
                 model,
+                probability,
+                segment,
+                prior,
                 actions,
             })?;
         }

@@ -4,12 +4,16 @@
 //! No HTTP here: `lattice-serve` maps these types to routes and `problem+json`, the CLI uses
 //! them directly (`lattice audience`, `quickstart`).
 
+pub mod learning;
 pub mod model;
 pub mod online;
 
 use std::ops::Deref;
 use std::path::Path;
 
+/// The learning crate, for callers of [`Learning`] (segments, posteriors).
+pub use lattice_learn as learn;
+pub use learning::{Chosen, Learning, Recorded};
 pub use model::{LoadError, LoadedModel, Profiles, Scratch, send_channel};
 pub use online::{Applied, OnlineCustomer, OnlineState, withdrawn_consent};
 
@@ -25,6 +29,8 @@ pub struct Runtime {
     /// Customers changed by events since the model's as_of (filled by replay, then by each
     /// batch).
     pub online: OnlineState,
+    /// Response rates learned from recorded decisions and the events after them.
+    pub learning: Learning,
 }
 
 impl Runtime {
@@ -34,15 +40,21 @@ impl Runtime {
     }
 
     pub fn new(model: LoadedModel) -> Self {
+        let learning = Learning::new(&model.catalog, &model.settings);
         Runtime {
             model,
             online: OnlineState::default(),
+            learning,
         }
     }
 
     /// Applies the stored events newer than the model's as_of to the online state (empty for a
-    /// new runtime: its state starts from its snapshot), in chunks. Returns how many there were.
+    /// new runtime: its state starts from its snapshot), in chunks, and rebuilds what learning
+    /// knows from the decision log and every stored event. Returns how many events were
+    /// applied to online state.
     pub fn replay(&self, store: &EventStore) -> Result<u64, StoreError> {
+        self.learning
+            .replay(&self.model.catalog, store, chrono::Utc::now())?;
         let mut chunk: Vec<Event> = Vec::with_capacity(REPLAY_CHUNK);
         let flush = |chunk: &mut Vec<Event>| {
             let refs: Vec<&Event> = chunk.iter().collect();

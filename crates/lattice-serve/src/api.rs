@@ -108,7 +108,7 @@ pub struct RankedActionDoc {
 pub struct ExclusionDoc {
     pub id: String,
     /// outside_validity, channel_filtered, no_consent, frequency_cap, cooldown,
-    /// suppressed_after_negative, not_eligible or eligibility_error.
+    /// suppressed_after_negative, not_eligible, eligibility_error or control_group.
     pub rule: String,
     pub detail: String,
 }
@@ -323,6 +323,10 @@ pub struct DecisionRecordDoc {
     pub decided_at: DateTime<Utc>,
     /// `name@as_of` of the model that decided.
     pub model: String,
+    /// The probability with which the first action was chosen (greedy: 1; exploring: from
+    /// 1,000 Thompson draws); absent for decisions recorded before learning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
     pub actions: Vec<DecidedActionDoc>,
 }
 
@@ -370,4 +374,64 @@ pub struct EventDoc {
     pub event_id: Option<String>,
     /// The `decision_id` of the recorded answer this contact or redemption follows.
     pub decision_id: Option<String>,
+}
+
+/// What counts as a response to an action.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ResponseRuleDoc {
+    /// purchase, purchase_in_category, redemption, click or app_open.
+    pub event: String,
+    pub window_days: u32,
+}
+
+/// One action × segment cell: closed decisions, responses, the learned response rate.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CellDoc {
+    /// `tier/churn band`, e.g. `gold/high` (`none` without a tier).
+    pub segment: String,
+    /// Decisions whose window has closed.
+    pub decisions: u64,
+    pub responses: u64,
+    /// The centre of the prior: the mean static propensity (model's or kind's) of those decisions.
+    pub prior: f64,
+    /// The posterior mean (the propensity ranking serves) and its 95% interval.
+    pub rate: f64,
+    pub rate_low: f64,
+    pub rate_high: f64,
+}
+
+/// One action's learned performance.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ActionPerformanceDoc {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    /// Held out of control groups (and suppressed after a negative moment).
+    pub promotional: bool,
+    /// Its own holdout share, on top of the universal control.
+    pub holdout: f64,
+    pub response: ResponseRuleDoc,
+    /// All segments together.
+    pub decisions: u64,
+    pub responses: u64,
+    /// responses / decisions, with a 95% interval (Beta(1 + responses, 1 + non-responses)).
+    pub response_rate: Option<f64>,
+    pub response_rate_low: Option<f64>,
+    pub response_rate_high: Option<f64>,
+    /// Value per decision: response rate × value − cost.
+    pub value_per_decision: Option<f64>,
+    /// Cells with at least one closed decision.
+    pub segments: Vec<CellDoc>,
+}
+
+/// `GET /v1/actions/performance`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PerformanceDoc {
+    /// Share of recorded decisions that explore (`[policy] explore`).
+    pub explore: f64,
+    /// Share of customers in the universal control group (`[policy] control_share`).
+    pub control_share: f64,
+    /// Recorded decisions whose response window is still open.
+    pub open_decisions: usize,
+    pub actions: Vec<ActionPerformanceDoc>,
 }

@@ -168,6 +168,9 @@ fn ingest(state: &AppState, events: &[Event], now_us: i64) -> Result<EventsAccep
     drop(store);
     let model = state.model();
     let applied = model.online.apply(&model, &new);
+    // Responses to recorded decisions, and windows that have ended.
+    let now = DateTime::from_timestamp_micros(now_us).unwrap_or_else(Utc::now);
+    model.learning.observe(&new, now);
     drop(applying);
     let m = &state.0.metrics;
     m.events_stored
@@ -315,6 +318,7 @@ pub async fn decision(
         customer_id: d.customer_id,
         decided_at: DateTime::from_timestamp_micros(d.decided_us).unwrap_or_default(),
         model: d.model,
+        probability: d.probability,
         actions: d
             .actions
             .into_iter()

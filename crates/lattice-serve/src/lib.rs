@@ -79,6 +79,7 @@ impl Default for Limits {
         events::post_events,
         events::features,
         events::decision,
+        routes::performance,
         audience::audiences,
         audience::audience_options,
         routes::healthz,
@@ -261,6 +262,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/customers/{id}/features", get(events::features))
         .route("/v1/events", post(events::post_events.layer(timeout())))
         .route("/v1/decisions/{id}", get(events::decision))
+        .route("/v1/actions/performance", get(routes::performance))
         .route("/v1/score", post(routes::score_batch.layer(timeout())))
         .route("/v1/models", get(routes::models))
         .route("/v1/admin/reload", post(routes::reload.layer(timeout())))

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use lattice_decide::{Context, RankOptions};
+use lattice_decide::{Context, Learned, RankOptions};
 use lattice_models::sendtime::{Channel as SendChannel, ProfileSource};
 use lattice_models::snapshot::CustomerRecord;
 
@@ -166,7 +166,15 @@ fn decide(
     // action), so it is allocated once.
     let mut body = Vec::with_capacity(512 + 512 * options.limit.min(8));
     with_customer(m, id, |c| {
-        m.catalog.rank_json(c, context, options, &mut body)
+        // What outcomes taught: posterior means where cells have closed decisions, and the
+        // control groups the customer is in.
+        let propensities = m.learning.means(m.learning.segment(c));
+        let control = m.learning.control(&m.catalog, id);
+        let learned = Learned {
+            propensities: &propensities,
+            control: &control,
+        };
+        lattice_decide::rank_json_with(&m.catalog, c, context, options, &learned, &mut body)
     })?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
@@ -180,13 +188,37 @@ async fn decide_and_record(
     options: &RankOptions,
 ) -> Result<Response, Problem> {
     let m = state.model();
-    let decision = with_customer(&m, id, |c| m.catalog.rank(c, context, options))?;
     let decision_id = format!("{:032x}", rand::random::<u128>());
+    // Greedy or Thompson (`[policy] explore`), seeded by the decision id; the probability of
+    // the first action is recorded for off-policy evaluation.
+    let (decision, chosen, segment) = with_customer(&m, id, |c| {
+        let control = m.learning.control(&m.catalog, id);
+        let chosen = m
+            .learning
+            .choose(&m.catalog, c, context, options, &control, &decision_id);
+        let learned = Learned {
+            propensities: &chosen.propensities,
+            control: &control,
+        };
+        let d = lattice_decide::rank_with(&m.catalog, c, context, options, &learned);
+        (d, chosen.action, m.learning.segment(c))
+    })?;
+    // The chooser's pick is the first action unless ranking disagreed (a channel filled by
+    // higher-ranked actions): then no probability is claimed.
+    let first = decision
+        .actions
+        .first()
+        .and_then(|a| m.catalog.action(&a.id))
+        .map(|a| a.index);
+    let logged = chosen.filter(|(a, ..)| Some(*a) == first);
     let record = lattice_events::Decision {
         decision_id: decision_id.clone(),
         customer_id: id.to_string(),
         decided_us: context.now.timestamp_micros(),
         model: format!("{}@{}", m.manifest.name, m.manifest.as_of),
+        probability: logged.map(|(_, p, _)| p),
+        segment: logged.map(|_| segment.0 as u32),
+        prior: logged.map(|(.., prior)| prior),
         actions: decision
             .actions
             .iter()
@@ -204,10 +236,30 @@ async fn decide_and_record(
     };
     drop(m);
     let st = state.clone();
+    let now = context.now;
     let stored = tokio::task::spawn_blocking(move || {
         let ev = st.0.events.as_ref()?;
         let mut store = ev.store.lock().unwrap_or_else(|p| p.into_inner());
-        Some(store.record_decision(&record))
+        let done = store.record_decision(&record);
+        // Under the store's lock: a reload replays the log and swaps before or after this,
+        // so the decision's window is open in whichever model serves next.
+        if done.is_ok()
+            && let (Some((action, _, prior)), Some(segment)) = (logged, record.segment)
+        {
+            let m = st.model();
+            m.learning.opened(
+                &m.catalog,
+                lattice_runtime::Recorded {
+                    decision_id: &record.decision_id,
+                    customer_id: &record.customer_id,
+                    action,
+                    at: now,
+                    segment: lattice_runtime::learn::Segment(segment as usize),
+                    prior,
+                },
+            );
+        }
+        Some(done)
     })
     .await
     .map_err(|e| Problem::internal("recording the decision", &e))?;
@@ -556,4 +608,79 @@ pub async fn not_found() -> Problem {
         "not-found",
         "no such endpoint (GET /openapi.json lists them)",
     )
+}
+
+#[utoipa::path(
+    get, path = "/v1/actions/performance", tag = "decisions",
+    responses(
+        (status = 200, body = PerformanceDoc, description = "Per action and segment: closed decisions, responses, learned response rate with a 95% interval"),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn performance(
+    _: Scoped<SCORE>,
+    State(state): State<AppState>,
+) -> Result<Json<PerformanceDoc>, Problem> {
+    let m = state.model();
+    m.learning.close_until(Utc::now());
+    let (posteriors, open) = m.learning.snapshot();
+    let segments = &m.learning.segments;
+    let actions = m
+        .catalog
+        .actions()
+        .map(|a| {
+            let mut cells = Vec::new();
+            let (mut n, mut r) = (0u64, 0u64);
+            for s in 0..segments.len() {
+                let seg = lattice_runtime::learn::Segment(s);
+                let Some(cell) = posteriors.cell(a.index, seg).filter(|c| c.contacts > 0) else {
+                    continue;
+                };
+                let post = cell.posterior(0.5);
+                let (low, high) = post.interval(0.95);
+                n += cell.contacts;
+                r += cell.responses;
+                cells.push(CellDoc {
+                    segment: segments.name(seg),
+                    decisions: cell.contacts,
+                    responses: cell.responses,
+                    prior: cell.prior_mean(0.5),
+                    rate: post.mean(),
+                    rate_low: low,
+                    rate_high: high,
+                });
+            }
+            let pooled = (n > 0).then(|| lattice_runtime::learn::Beta {
+                alpha: 1.0 + r as f64,
+                beta: 1.0 + (n - r) as f64,
+            });
+            let rate = (n > 0).then(|| r as f64 / n as f64);
+            let interval = pooled.map(|b| b.interval(0.95));
+            ActionPerformanceDoc {
+                id: a.id.to_owned(),
+                name: a.name.to_owned(),
+                kind: a.kind.as_str().to_owned(),
+                promotional: a.promotional,
+                holdout: a.holdout,
+                response: ResponseRuleDoc {
+                    event: a.response.event.as_str().to_owned(),
+                    window_days: a.response.window_days,
+                },
+                decisions: n,
+                responses: r,
+                response_rate: rate,
+                response_rate_low: interval.map(|i| i.0),
+                response_rate_high: interval.map(|i| i.1),
+                value_per_decision: rate.map(|p| p * a.value - a.cost),
+                segments: cells,
+            }
+        })
+        .collect();
+    Ok(Json(PerformanceDoc {
+        explore: m.catalog.explore(),
+        control_share: m.catalog.control_share(),
+        open_decisions: open,
+        actions,
+    }))
 }

@@ -47,6 +47,9 @@ enum Command {
     Quickstart(cmd::quickstart::Args),
     /// Write the events (and decisions) a server stored back to the data contract's Parquet.
     ExportEvents(cmd::export_events::Args),
+    /// Run static, greedy and Thompson-sampling policies in a world with planted response
+    /// rates: regret, learned rates against the truth, off-policy estimates against reality.
+    Simulate(cmd::simulate::Args),
     /// Convert external datasets into the data contract.
     #[command(subcommand)]
     Import(cmd::import::Import),
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Quickstart(a) => cmd::quickstart::run(a),
         Command::ExportEvents(a) => cmd::export_events::run(a),
+        Command::Simulate(a) => cmd::simulate::run(a),
     };
     match result {
         Ok(code) => code,

@@ -5,8 +5,8 @@ use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use lattice_catalog::actions::{Action, ActionCatalog, Policy};
 use lattice_decide::{
-    Catalog, Channel, Contact, Context, Customer, HOURS_PER_WEEK, Kind, PerChannel, RankOptions,
-    Scores, SendTimeProfile, SendTimeSource, rank,
+    Catalog, Channel, Contact, Context, Customer, ExclusionRule, HOURS_PER_WEEK, Kind, Learned,
+    PerChannel, RankOptions, Scores, SendTimeProfile, SendTimeSource, rank, rank_with,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -180,6 +180,7 @@ impl World {
                 quiet_hours_start: self.quiet.0,
                 quiet_hours_end: self.quiet.1,
                 suppression_days: self.suppression_days,
+                ..Policy::default()
             },
             actions: self
                 .actions
@@ -207,6 +208,8 @@ impl World {
                     weight: s.weight,
                     promotional: s.promotional,
                     payload: s.payload.map(|p| toml::from_str(PAYLOADS[p]).unwrap()),
+                    response: None,
+                    holdout: 0.0,
                 })
                 .collect(),
         }
@@ -436,6 +439,8 @@ fn check(w: &World) -> Result<(), TestCaseError> {
         let _ = local.weekday();
     }
 
+    check_learned(w, &spec, &catalog, &customer, &context, &options)?;
+
     if let Some(excluded) = &d.excluded {
         let mut seen: Vec<&str> = excluded.iter().map(|e| e.id.as_str()).collect();
         seen.extend(d.actions.iter().map(|a| a.id.as_str()));
@@ -451,6 +456,63 @@ fn check(w: &World) -> Result<(), TestCaseError> {
             );
         }
     }
+    Ok(())
+}
+
+/// Control groups and learned propensities: a customer held out of a promotional action never
+/// receives it, is told why, and a ranked action carries the learned propensity.
+fn check_learned(
+    w: &World,
+    spec: &ActionCatalog,
+    catalog: &Catalog,
+    customer: &Customer<'_>,
+    context: &Context<'_>,
+    options: &RankOptions,
+) -> Result<(), TestCaseError> {
+    let n = spec.actions.len();
+    // Varied per case, from bits the world already drew.
+    let bits = w.now_minutes as u64 ^ (w.values[0].to_bits() >> 7);
+    let control: Vec<bool> = (0..n).map(|i| (bits >> i) & 1 == 1).collect();
+    let propensities: Vec<Option<f64>> = (0..n)
+        .map(|i| (i % 3 != 0).then(|| ((bits >> (i + 3)) % 101) as f64 / 100.0))
+        .collect();
+    let learned = Learned {
+        propensities: &propensities,
+        control: &control,
+    };
+    let explain = RankOptions {
+        explain: true,
+        ..*options
+    };
+    let d = rank_with(catalog, customer, context, &explain, &learned);
+    let promotional = |i: usize| {
+        let def = &spec.actions[i];
+        def.promotional
+            .unwrap_or(Kind::parse(&def.kind).unwrap().promotional_by_default())
+    };
+    let index = |id: &str| spec.actions.iter().position(|a| a.id == id).unwrap();
+    for a in &d.actions {
+        let i = index(&a.id);
+        prop_assert!(
+            !(control[i] && promotional(i)),
+            "{} went to its control group",
+            a.id
+        );
+        if let Some(p) = propensities[i] {
+            prop_assert_eq!(a.propensity, p);
+        }
+    }
+    for e in d.excluded.iter().flatten() {
+        if e.rule == ExclusionRule::ControlGroup {
+            let i = index(&e.id);
+            prop_assert!(control[i] && promotional(i), "{} held out wrongly", e.id);
+        }
+    }
+    // Without learning, rank_with is rank.
+    prop_assert_eq!(
+        rank_with(catalog, customer, context, options, &Learned::default()),
+        rank(catalog, customer, context, options)
+    );
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use lattice_decide::{
-    Channel, Contact, Context, HOURS_PER_WEEK, PerChannel, RankOptions, SendTimeProfile, rank,
+    Channel, Contact, Context, HOURS_PER_WEEK, Learned, PerChannel, RankOptions, SendTimeProfile,
+    rank, rank_with,
 };
 use serde_json::json;
 
@@ -90,6 +91,40 @@ fn explain_lists_every_excluded_action_with_its_rule() {
     );
     assert_eq!(quiet.actions, d.actions);
     assert!(quiet.excluded.is_none());
+}
+
+#[test]
+fn learned_propensities_and_control_groups() {
+    let catalog = catalog_of(&[
+        action("promo", "custom", ""),
+        action("other", "custom", ""),
+        action("thanks", "post_purchase", ""),
+    ]);
+    let v = values(&[]);
+    let mut c = customer(&v, &[]);
+    c.last_purchase_at = Some(now() - TimeDelta::days(3));
+    let options = explain(10);
+    // Learned propensities re-rank: `other` learned to respond far better than `promo`.
+    let learned = Learned {
+        propensities: &[Some(0.01), Some(0.9)],
+        control: &[],
+    };
+    let d = rank_with(&catalog, &c, &Context::at(now()), &options, &learned);
+    assert_eq!(ranked_ids(&d), ["other", "thanks", "promo"]);
+    assert_eq!(d.actions[0].propensity, 0.9);
+    assert!((d.actions[0].score - (0.9 * 50.0 - 0.1)).abs() < 1e-12);
+
+    // A control group holds out promotional actions only, and says so.
+    let learned = Learned {
+        propensities: &[],
+        control: &[true, false, true],
+    };
+    let d = rank_with(&catalog, &c, &Context::at(now()), &options, &learned);
+    assert!(!ranked_ids(&d).contains(&"promo"));
+    assert!(ranked_ids(&d).contains(&"thanks"));
+    let (rule, detail) = exclusion(&d, "promo").unwrap();
+    assert_eq!(rule, "control_group");
+    assert!(detail.contains("control group"), "{detail}");
 }
 
 #[test]
@@ -390,4 +425,31 @@ fn huge_numbers_in_the_catalog_do_not_panic() {
     let d = decide(&catalog, &c);
     assert_eq!(exclusion(&d, "forever").unwrap().0, "cooldown");
     assert_eq!(ranked_ids(&d), ["value"]);
+}
+
+#[test]
+fn learning_settings_reach_the_compiled_catalog() {
+    let catalog = compile(&format!(
+        "[policy]\nexplore = 0.1\ncontrol_share = 0.05\n\n{}{}",
+        action("promo", "custom", "holdout = 0.2"),
+        action(
+            "thanks",
+            "post_purchase",
+            "[action.response]\nevent = \"app_open\"\nwindow_days = 3"
+        ),
+    ))
+    .unwrap();
+    assert_eq!((catalog.explore(), catalog.control_share()), (0.1, 0.05));
+    let promo = catalog.action("promo").unwrap();
+    assert_eq!(promo.holdout, 0.2);
+    assert!(promo.promotional);
+    // The kind's default response: custom without a category answers with any purchase.
+    assert_eq!(
+        promo.response.event,
+        lattice_catalog::actions::ResponseEvent::Purchase
+    );
+    assert_eq!(promo.response.window_days, 14);
+    let thanks = catalog.action("thanks").unwrap();
+    assert_eq!(thanks.response.window_days, 3);
+    assert!(!thanks.promotional);
 }

@@ -99,6 +99,9 @@ fn a_later_contact_and_redemption_close_the_decisions_loop_and_export_validates(
         customer_id: "a".into(),
         decided_us: T,
         model: "demo@2026-01-01".into(),
+        probability: Some(0.25),
+        segment: Some(5),
+        prior: Some(0.1),
         actions: vec![action(1, "win_back"), action(2, "thank_you")],
     })
     .unwrap();
@@ -131,6 +134,10 @@ fn a_later_contact_and_redemption_close_the_decisions_loop_and_export_validates(
     assert_eq!(d.actions[0].redeemed_us, Some(T + 500));
     assert_eq!(d.actions[1].contacted_us, None);
     assert!(s.decision("nope").unwrap().is_none());
+    assert_eq!(
+        (d.probability, d.segment, d.prior),
+        (Some(0.25), Some(5), Some(0.1))
+    );
 
     let out = dir.path().join("export");
     let done = export(&path, &out).unwrap();
@@ -156,4 +163,41 @@ fn opening_a_missing_database_read_only_names_it() {
         Ok(_) => panic!("opened a missing file"),
     };
     assert!(err.contains("/nonexistent/x.db"), "{err}");
+}
+
+#[test]
+fn a_version_1_log_gains_the_learning_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE decisions (decision_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL,
+                 decided_us INTEGER NOT NULL, model TEXT NOT NULL);
+             INSERT INTO decisions VALUES ('old', 'a', 1, 'demo@2026-01-01');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let mut s = EventStore::open(&path, None).unwrap();
+    let old = s.decision("old").unwrap().unwrap();
+    assert_eq!(
+        (old.probability, old.segment, old.prior),
+        (None, None, None)
+    );
+    s.record_decision(&Decision {
+        decision_id: "new".into(),
+        customer_id: "a".into(),
+        decided_us: 2,
+        model: "demo@2026-01-01".into(),
+        probability: Some(1.0),
+        segment: Some(0),
+        prior: Some(0.3),
+        actions: vec![],
+    })
+    .unwrap();
+    drop(s);
+    // Opening again: already version 2, nothing to add.
+    let s = EventStore::open(&path, None).unwrap();
+    assert_eq!(s.decision("new").unwrap().unwrap().probability, Some(1.0));
 }

@@ -5,6 +5,7 @@
 mod api;
 mod audiences;
 mod events;
+mod learning;
 mod openapi;
 mod parity;
 mod reload_under_load;

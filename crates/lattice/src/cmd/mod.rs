@@ -8,6 +8,7 @@ pub mod progress;
 pub mod quickstart;
 pub mod score;
 pub mod serve;
+pub mod simulate;
 pub mod train;
 pub mod uplift;
 pub mod validate;

@@ -10,3 +10,4 @@ mod cli;
 mod common;
 mod events;
 mod serve;
+mod simulate;

@@ -1,0 +1,312 @@
+//! Learning at runtime: each action's response rate per segment, learned from the decisions
+//! the server records and the events posted after them (`lattice_learn`, `docs/learning.md`).
+//!
+//! Recorded decisions open a response window; posted events close them as responses (first
+//! touch, one per decision); windows that end close them as non-responses; a decision counts
+//! in its cell's posterior when it closes. All of it is a function of the decision log and
+//! the stored events, so a restart rebuilds it by replaying the store ([`Learning::replay`]).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use lattice_catalog::settings::Settings;
+use lattice_decide::{Catalog, Context, Customer, RankOptions};
+use lattice_events::{EventStore, StoreError};
+use lattice_learn::{
+    Arm, Attributor, Contacted, Event, EventKind, Holdouts, Outcome, Posteriors, Segment, Segments,
+    choose,
+};
+
+/// What a learning server keeps beside a loaded model.
+pub struct Learning {
+    state: Mutex<State>,
+    pub segments: Segments,
+    pub holdouts: Holdouts,
+    /// `[policy] explore`.
+    pub explore: f64,
+    /// Tier names, entry tier first, with their thresholds (a customer's tier by spend).
+    settings: Settings,
+}
+
+struct State {
+    posteriors: Posteriors,
+    attributor: Attributor,
+    /// Open decisions: their cell and the static propensity centring its prior.
+    open: HashMap<String, (Segment, f64)>,
+    /// Responded decisions waiting for their window to end before they count (counting them
+    /// earlier than the non-responses would inflate recent cells).
+    awaiting: Vec<Outcome>,
+}
+
+/// A recorded decision whose first action the chooser picked.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded<'a> {
+    pub decision_id: &'a str,
+    pub customer_id: &'a str,
+    /// The first action's catalog index.
+    pub action: usize,
+    pub at: DateTime<Utc>,
+    pub segment: Segment,
+    /// The first action's static propensity.
+    pub prior: f64,
+}
+
+/// How a recorded decision was chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chosen {
+    /// The propensity each action is to be ranked with (`None`: the kind's).
+    pub propensities: Vec<Option<f64>>,
+    /// The action the chooser picked (catalog index), the probability it was picked with and
+    /// its static propensity; `None` when no action was eligible.
+    pub action: Option<(usize, f64, f64)>,
+}
+
+impl Learning {
+    pub fn new(catalog: &Catalog, settings: &Settings) -> Self {
+        let segments = Segments::new(settings.tiers.iter().map(|t| t.name.clone()));
+        let n = catalog.actions().count();
+        let holdouts = Holdouts {
+            universal: catalog.control_share(),
+            per_action: catalog.actions().map(|a| a.holdout).collect(),
+        };
+        Learning {
+            state: Mutex::new(State {
+                posteriors: Posteriors::new(n, segments.len()),
+                attributor: Attributor::new(),
+                open: HashMap::new(),
+                awaiting: Vec::new(),
+            }),
+            segments,
+            holdouts,
+            explore: catalog.explore(),
+            settings: settings.clone(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The customer's segment: their tier (as recorded, else by spend) × churn band.
+    pub fn segment(&self, customer: &Customer<'_>) -> Segment {
+        let known = customer
+            .tier
+            .filter(|t| self.settings.tiers.iter().any(|x| x.name == *t));
+        let tier = known.or_else(|| {
+            self.settings
+                .tier_for(customer.spend_365d)
+                .0
+                .map(|t| t.name.as_str())
+        });
+        self.segments.of(tier, customer.scores.churn_probability)
+    }
+
+    /// Whether the customer is held out of each action (catalog order).
+    pub fn control(&self, catalog: &Catalog, customer_id: &str) -> Vec<bool> {
+        self.holdouts
+            .control_for(customer_id, catalog.actions().map(|a| a.id))
+    }
+
+    /// Posterior means of the cells that have counted a decision; `None` elsewhere (an
+    /// empty cell's mean is the kind's propensity itself).
+    pub fn means(&self, segment: Segment) -> Vec<Option<f64>> {
+        let s = self.lock();
+        (0..s.posteriors.actions())
+            .map(|a| {
+                s.posteriors
+                    .cell(a, segment)
+                    .filter(|c| c.contacts > 0)
+                    .map(|c| c.posterior(0.5).mean())
+            })
+            .collect()
+    }
+
+    /// Chooses for a recorded decision: the eligible actions (every rule but the competition,
+    /// control groups applied) as arms, greedy or Thompson by `explore`, seeded by the decision
+    /// id.
+    pub fn choose(
+        &self,
+        catalog: &Catalog,
+        customer: &Customer<'_>,
+        context: &Context<'_>,
+        options: &RankOptions,
+        control: &[bool],
+        decision_id: &str,
+    ) -> Chosen {
+        let segment = self.segment(customer);
+        let eligible: Vec<(usize, f64)> = catalog
+            .actions()
+            .filter(|a| !(a.promotional && control.get(a.index).copied().unwrap_or(false)))
+            .filter_map(|a| {
+                catalog
+                    .assess(a.index, customer, context, options.channel)
+                    .ok()
+                    .map(|p| (a.index, p))
+            })
+            .collect();
+        let infos: Vec<_> = catalog.actions().collect();
+        let arms: Vec<Arm<'_>> = {
+            let s = self.lock();
+            eligible
+                .iter()
+                .map(|&(a, p)| Arm {
+                    id: infos[a].id,
+                    posterior: s.posteriors.posterior(a, segment, p),
+                    value: infos[a].value,
+                    weight: infos[a].weight,
+                    cost: infos[a].cost,
+                })
+                .collect()
+        };
+        let mut propensities = vec![None; infos.len()];
+        let Some(choice) = choose(&arms, decision_id, self.explore) else {
+            return Chosen {
+                propensities,
+                action: None,
+            };
+        };
+        for (&(a, _), &theta) in eligible.iter().zip(&choice.propensities) {
+            propensities[a] = Some(theta);
+        }
+        let (a, prior) = eligible[choice.arm];
+        Chosen {
+            propensities,
+            action: Some((a, choice.probability, prior)),
+        }
+    }
+
+    /// Opens a recorded decision's response window.
+    pub fn opened(&self, catalog: &Catalog, d: Recorded<'_>) {
+        let Some(info) = catalog.actions().nth(d.action) else {
+            return;
+        };
+        let category = info
+            .category
+            .and_then(|c| catalog.categories().get(c).cloned());
+        let mut s = self.lock();
+        s.open
+            .insert(d.decision_id.to_owned(), (d.segment, d.prior));
+        s.attributor.open(Contacted {
+            decision_id: d.decision_id.to_owned(),
+            customer_id: d.customer_id.to_owned(),
+            action: d.action,
+            at: d.at,
+            response: info.response,
+            category,
+        });
+    }
+
+    /// Attributes events (any order within the batch: they are taken by time), then closes
+    /// the windows that ended by `now`.
+    pub fn observe(&self, events: &[&lattice_events::Event], now: DateTime<Utc>) {
+        let mut sorted: Vec<(DateTime<Utc>, &lattice_events::Event)> = events
+            .iter()
+            .filter_map(|e| Some((DateTime::from_timestamp_micros(e.ts_us)?, *e)))
+            .filter(|(_, e)| EventKind::of(&e.event_type) != EventKind::Other)
+            .collect();
+        sorted.sort_by_key(|(t, _)| *t);
+        let mut s = self.lock();
+        for (at, e) in sorted {
+            let event = Event {
+                customer_id: &e.customer_id,
+                at,
+                kind: EventKind::of(&e.event_type),
+                category: e.category.as_deref(),
+            };
+            if let Some(o) = s.attributor.observe(&event) {
+                s.awaiting.push(o);
+            }
+        }
+        close(&mut s, now);
+    }
+
+    /// Closes the windows that ended by `now`.
+    pub fn close_until(&self, now: DateTime<Utc>) {
+        close(&mut self.lock(), now);
+    }
+
+    /// The posteriors, and how many decisions are still open (window running).
+    pub fn snapshot(&self) -> (Posteriors, usize) {
+        let s = self.lock();
+        (s.posteriors.clone(), s.open.len())
+    }
+
+    /// Rebuilds the state from the decision log and the stored events: every recorded decision
+    /// with learning fields opened in time order, every event attributed in time order, windows
+    /// closed up to `now`. Returns the decisions replayed.
+    pub fn replay(
+        &self,
+        catalog: &Catalog,
+        store: &EventStore,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut decisions = Vec::new();
+        store.for_each_decision(|d| {
+            if let (Some(first), Some(segment), Some(prior)) =
+                (d.actions.first(), d.segment, d.prior)
+                && let Some(info) = catalog.action(&first.action_id)
+                && let Some(at) = DateTime::from_timestamp_micros(d.decided_us)
+            {
+                decisions.push((at, d.decision_id, d.customer_id, info.index, segment, prior));
+            }
+            Ok(())
+        })?;
+        // Only events after the first decision can answer one; none without decisions.
+        let Some(first) = decisions.iter().map(|d| d.0).min() else {
+            return Ok(0);
+        };
+        let mut events = Vec::new();
+        store.replay(first.timestamp_micros(), |e| {
+            if EventKind::of(&e.event_type) != EventKind::Other {
+                events.push(e);
+            }
+        })?;
+        events.sort_by_key(|e| e.ts_us);
+        let n = decisions.len() as u64;
+        let mut next = decisions.into_iter().peekable();
+        for e in &events {
+            let Some(at) = DateTime::from_timestamp_micros(e.ts_us) else {
+                continue;
+            };
+            while let Some(d) = next.next_if(|d| d.0 < at) {
+                self.opened(catalog, recorded(&d));
+            }
+            self.observe(&[e], at);
+        }
+        for d in next {
+            self.opened(catalog, recorded(&d));
+        }
+        self.close_until(now);
+        Ok(n)
+    }
+}
+
+type Logged = (DateTime<Utc>, String, String, usize, u32, f64);
+
+fn recorded(d: &Logged) -> Recorded<'_> {
+    Recorded {
+        decision_id: &d.1,
+        customer_id: &d.2,
+        action: d.3,
+        at: d.0,
+        segment: Segment(d.4 as usize),
+        prior: d.5,
+    }
+}
+
+/// Counts the decisions whose windows ended by `now`, responded or not.
+fn close(s: &mut State, now: DateTime<Utc>) {
+    let mut done = s.attributor.close_until(now);
+    let (due, later): (Vec<Outcome>, Vec<Outcome>) = std::mem::take(&mut s.awaiting)
+        .into_iter()
+        .partition(|o| o.decision.closes_at() <= now);
+    s.awaiting = later;
+    done.extend(due);
+    for o in done {
+        if let Some((segment, prior)) = s.open.remove(&o.decision.decision_id) {
+            s.posteriors
+                .record(o.decision.action, segment, prior, o.responded());
+        }
+    }
+}

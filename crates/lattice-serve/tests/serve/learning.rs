@@ -1,0 +1,227 @@
+//! Learning through the router on the committed demo model with a real SQLite file: recorded
+//! decisions carry the probability of their first action, posted events close them as
+//! responses, windows that end close them as non-responses, the performance endpoint counts
+//! them, a restart rebuilds the same posteriors from the store, and a control group never
+//! receives a promotional action.
+
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::{Duration, SecondsFormat, Utc};
+use lattice_events::EventStore;
+use lattice_runtime::LoadedModel;
+use lattice_serve::auth::{ApiKeys, sha256_hex};
+use lattice_serve::{AppState, Limits, router};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const KEY: &str = "crm-key";
+
+const CATALOG: &str = r#"
+[policy]
+explore = 0.5
+
+[[action]]
+id = "offer_a"
+name = "Offer A"
+kind = "custom"
+channels = ["email", "sms", "push"]
+value = 20.0
+cost = 0.1
+[action.response]
+event = "purchase"
+window_days = 2
+
+[[action]]
+id = "offer_b"
+name = "Offer B"
+kind = "custom"
+channels = ["email", "sms", "push"]
+value = 19.0
+cost = 0.1
+[action.response]
+event = "purchase"
+window_days = 2
+
+[[action]]
+id = "thanks"
+name = "Thank you"
+kind = "custom"
+channels = ["email", "sms", "push"]
+value = 1.0
+promotional = false
+[action.response]
+event = "click"
+window_days = 2
+"#;
+
+fn demo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/demo")
+}
+
+fn app(db: &Path, actions: &Path) -> Router {
+    let keys =
+        ApiKeys::from_env_value(&format!("crm:{}:score+events+admin", sha256_hex(KEY))).unwrap();
+    let model = LoadedModel::load(&demo(), Some(actions)).unwrap();
+    let store = EventStore::open(db, None).unwrap();
+    router(
+        AppState::with_events(model, keys, store).unwrap(),
+        Limits::default(),
+    )
+}
+
+async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {KEY}"));
+    let req = match body {
+        Some(b) => req
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn rfc(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Per action id: (decisions, responses).
+fn counts(perf: &Value) -> Vec<(String, u64, u64)> {
+    perf["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_string(),
+                a["decisions"].as_u64().unwrap(),
+                a["responses"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn decisions_learn_from_responses_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, actions) = (
+        dir.path().join("events.db"),
+        dir.path().join("actions.toml"),
+    );
+    std::fs::write(&actions, CATALOG).unwrap();
+    let app = app(&db, &actions);
+
+    // 60 decisions for 60 customers ten days ago; every other customer buys an hour later,
+    // one buys twice (one response, not two), one buys after the window (none).
+    let at = Utc::now() - Duration::days(10);
+    let mut decided = Vec::new();
+    for i in 1..=60 {
+        let id = format!("c{i:04}");
+        let (s, v) = call(
+            &app,
+            "POST",
+            &format!("/v1/customers/{id}/next-best-actions"),
+            Some(json!({"record": true, "limit": 1, "context": {"now": rfc(at)}})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let Some(first) = v["actions"].as_array().and_then(|a| a.first()) else {
+            continue;
+        };
+        let decision_id = v["decision_id"].as_str().unwrap().to_string();
+        let (s, logged) = call(&app, "GET", &format!("/v1/decisions/{decision_id}"), None).await;
+        assert_eq!(s, StatusCode::OK);
+        let p = logged["probability"].as_f64().unwrap();
+        assert!(p > 0.0 && p <= 1.0, "{logged}");
+        decided.push((id, first["id"].as_str().unwrap().to_string()));
+    }
+    assert!(decided.len() >= 40, "{}", decided.len());
+    let mut events = Vec::new();
+    let mut responders = 0;
+    for (k, (id, action)) in decided.iter().enumerate() {
+        if k % 2 == 0 && action != "thanks" {
+            responders += 1;
+            events.push(json!({"customer_id": id, "ts": rfc(at + Duration::hours(1)), "event_type": "purchase", "amount": 30.0}));
+            if k == 0 {
+                events.push(json!({"customer_id": id, "ts": rfc(at + Duration::hours(2)), "event_type": "purchase", "amount": 30.0}));
+            }
+        }
+        if k == 1 && action != "thanks" {
+            events.push(json!({"customer_id": id, "ts": rfc(at + Duration::days(3)), "event_type": "purchase", "amount": 30.0}));
+        }
+    }
+    let (s, v) = call(&app, "POST", "/v1/events", Some(Value::Array(events))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    let (s, perf) = call(&app, "GET", "/v1/actions/performance", None).await;
+    assert_eq!(s, StatusCode::OK, "{perf}");
+    assert_eq!(perf["explore"], 0.5);
+    assert_eq!(perf["open_decisions"], 0, "every window has ended");
+    let before = counts(&perf);
+    let total: u64 = before.iter().map(|c| c.1).sum();
+    let responses: u64 = before.iter().map(|c| c.2).sum();
+    assert_eq!(total as usize, decided.len(), "{perf}");
+    assert_eq!(responses, responders, "{perf}");
+    let a = &perf["actions"][0];
+    if a["decisions"].as_u64().unwrap() > 0 {
+        assert!(a["response_rate_low"].as_f64().unwrap() <= a["response_rate"].as_f64().unwrap());
+        assert!(!a["segments"].as_array().unwrap().is_empty());
+    }
+
+    // A restart (a new server on the same store) rebuilds the same posteriors.
+    drop(app);
+    let again = app_at_restart(&db, &actions);
+    let (_, perf2) = call(&again, "GET", "/v1/actions/performance", None).await;
+    assert_eq!(perf2["actions"], perf["actions"]);
+}
+
+fn app_at_restart(db: &Path, actions: &Path) -> Router {
+    app(db, actions)
+}
+
+#[tokio::test]
+async fn a_control_group_never_receives_a_promotional_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, actions) = (
+        dir.path().join("events.db"),
+        dir.path().join("actions.toml"),
+    );
+    std::fs::write(
+        &actions,
+        CATALOG.replace("explore = 0.5", "explore = 0.5\ncontrol_share = 1.0"),
+    )
+    .unwrap();
+    let app = app(&db, &actions);
+    for i in 1..=20 {
+        let (s, v) = call(
+            &app,
+            "GET",
+            &format!("/v1/customers/c{i:04}/next-best-actions?explain=true&limit=10"),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        for a in v["actions"].as_array().unwrap() {
+            assert_eq!(a["id"], "thanks", "{v}");
+        }
+        for e in v["excluded"].as_array().unwrap() {
+            if e["id"] != "thanks" && e["rule"] != "no_consent" {
+                assert_eq!(e["rule"], "control_group", "{v}");
+            }
+        }
+    }
+}
