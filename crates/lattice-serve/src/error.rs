@@ -15,6 +15,12 @@ use crate::problem::Problem;
 pub enum ServeError {
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(
+        "refusing to serve on {addr} with no API keys: every endpoint (events, reload, audiences) \
+         would be open to the network; configure keys (--api-keys or LATTICE_API_KEYS), bind a \
+         loopback address (127.0.0.1), or pass --insecure-open if that is really intended"
+    )]
+    OpenToNetwork { addr: SocketAddr },
     #[error("binding {addr}: {source}")]
     Bind {
         addr: SocketAddr,

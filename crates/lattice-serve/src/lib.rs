@@ -299,6 +299,8 @@ pub struct ServeOptions {
     pub events_db: Option<PathBuf>,
     /// Refuse writes (503) once the events database reaches this size.
     pub events_max_bytes: Option<u64>,
+    /// Serve a non-loopback address with no API keys (refused otherwise).
+    pub insecure_open: bool,
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
@@ -344,6 +346,11 @@ pub async fn serve(
     opts: ServeOptions,
     on_ready: impl FnOnce(SocketAddr, &LoadedModel),
 ) -> Result<(), ServeError> {
+    // Safe by default: no keys means every endpoint is open, which is only acceptable on
+    // loopback unless the operator says otherwise.
+    if opts.keys.is_empty() && !opts.addr.ip().is_loopback() && !opts.insecure_open {
+        return Err(ServeError::OpenToNetwork { addr: opts.addr });
+    }
     let (dir, actions) = (opts.model.clone(), opts.actions.clone());
     let model =
         tokio::task::spawn_blocking(move || LoadedModel::load(&dir, actions.as_deref())).await??;

@@ -133,7 +133,7 @@ fn a_later_contact_and_redemption_close_the_decisions_loop_and_export_validates(
     assert!(s.decision("nope").unwrap().is_none());
 
     let out = dir.path().join("export");
-    let done = export(&path, &out).unwrap();
+    let done = export(&path, &out, false).unwrap();
     assert_eq!((done.events, done.decisions, done.decision_rows), (4, 1, 2));
     let v = validate_dir(&out, &ValidateOptions::default());
     assert!(v.is_ok(), "{:?}", v.issues);

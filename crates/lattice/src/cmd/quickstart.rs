@@ -52,6 +52,7 @@ fn ensure_model(args: &Args) -> anyhow::Result<()> {
         as_of_us: None,
         backtest: true,
         report: Some(lattice_report::render),
+        force: false,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(train(&args.data, &args.model, &opts))?;
@@ -103,6 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         concurrency: 1024,
         events_db: None,
         events_max_mib: None,
+        insecure_open: false,
     };
     super::serve::run_with(serve_args, keys, move |addr, m| {
         let id = example_customer(m);

@@ -44,6 +44,9 @@ pub struct Args {
     /// Refuse event writes (503) once the events database reaches this size, in MiB.
     #[arg(long)]
     pub events_max_mib: Option<u64>,
+    /// Serve a non-loopback --addr with no API keys, every endpoint open to the network.
+    #[arg(long)]
+    pub insecure_open: bool,
 }
 
 /// Where the events database goes: `--events-db`, else `runs/<model name>/events.db`. Refused
@@ -125,6 +128,7 @@ pub fn run_with(
         },
         events_db: Some(events_db),
         events_max_bytes: args.events_max_mib.map(|m| m * 1024 * 1024),
+        insecure_open: args.insecure_open,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(serve(opts, on_ready))

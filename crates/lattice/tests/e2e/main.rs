@@ -9,4 +9,6 @@ mod browser;
 mod cli;
 mod common;
 mod events;
+mod hardening;
+mod outputs;
 mod serve;
