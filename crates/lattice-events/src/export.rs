@@ -32,8 +32,9 @@ pub enum ExportError {
 
 /// The id written for an event posted without `event_id`: its storage sequence number, so every
 /// exported event can be told apart (and deduplicated) later.
+/// Posted ids may not start with [`crate::RESERVED_ID_PREFIX`], so these never collide.
 pub fn generated_event_id(seq: i64) -> String {
-    format!("lattice-seq-{seq}")
+    format!("{}{seq}", crate::RESERVED_ID_PREFIX)
 }
 
 /// Writes `out/events.parquet` (the events table of the data contract, `event_id` kept) and

@@ -102,6 +102,11 @@ pub struct Manifest {
     pub training_config: TrainConfig,
 }
 
+/// A JSON error without the file's values (a server reads these at a client's request).
+fn json_error(e: &serde_json::Error) -> String {
+    lattice_catalog::redact(&e.to_string())
+}
+
 pub fn sha256_file(path: &Path) -> Result<String, ArtifactError> {
     let mut f = std::fs::File::open(path).map_err(io(path))?;
     let mut h = Sha256::new();
@@ -186,7 +191,7 @@ impl ModelWriter {
 pub fn verify(dir: &Path) -> Result<Manifest, ArtifactError> {
     let path = dir.join(MANIFEST);
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    let m: Manifest = serde_json::from_str(&text).map_err(|e| invalid(&path, e.to_string()))?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| invalid(&path, json_error(&e)))?;
     if m.format_version != FORMAT_VERSION {
         return Err(invalid(
             &path,
@@ -221,7 +226,7 @@ pub fn load(dir: &Path) -> Result<(Manifest, Models), ArtifactError> {
     let m = verify(dir)?;
     let path = dir.join(WEIGHTS);
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    let models: Models = serde_json::from_str(&text).map_err(|e| invalid(&path, e.to_string()))?;
+    let models: Models = serde_json::from_str(&text).map_err(|e| invalid(&path, json_error(&e)))?;
     if models.fitted.feature_names.len() != m.feature_schema.len() {
         return Err(invalid(
             &path,

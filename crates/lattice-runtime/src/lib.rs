@@ -11,7 +11,9 @@ use std::ops::Deref;
 use std::path::Path;
 
 pub use model::{LoadError, LoadedModel, Profiles, Scratch, send_channel};
-pub use online::{Applied, OnlineCustomer, OnlineState, withdrawn_consent};
+pub use online::{
+    Applied, DEFAULT_MAX_ONLINE_CUSTOMERS, OnlineCustomer, OnlineState, withdrawn_consent,
+};
 
 use lattice_events::{Event, EventStore, StoreError};
 
@@ -34,9 +36,14 @@ impl Runtime {
     }
 
     pub fn new(model: LoadedModel) -> Self {
+        Runtime::with_online_limit(model, DEFAULT_MAX_ONLINE_CUSTOMERS)
+    }
+
+    /// A runtime whose online state keeps at most `limit` customers.
+    pub fn with_online_limit(model: LoadedModel, limit: usize) -> Self {
         Runtime {
             model,
-            online: OnlineState::default(),
+            online: OnlineState::with_limit(limit),
         }
     }
 
