@@ -165,7 +165,7 @@ fn de_date<'de, D: serde::Deserializer<'de>>(
     };
     NaiveDate::parse_from_str(&text, "%Y-%m-%d")
         .map(Some)
-        .map_err(|_| D::Error::custom(format!("{text:?} is not a date (expected YYYY-MM-DD)")))
+        .map_err(|_| D::Error::custom("not a date (expected YYYY-MM-DD)"))
 }
 
 fn ser_date<S: serde::Serializer>(
@@ -248,7 +248,8 @@ impl ActionCatalog {
 
     /// Parses and checks a catalog; the error says which action and field are wrong.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let catalog: ActionCatalog = toml::from_str(text).map_err(|e| e.to_string())?;
+        let catalog: ActionCatalog =
+            toml::from_str(text).map_err(|e| crate::describe_toml_error(&e, text))?;
         catalog.check()?;
         Ok(catalog)
     }
@@ -306,6 +307,17 @@ impl ActionCatalog {
                 return Err(format!(
                     "{at}: `response.window_days` = {} (expected 1 to 365 days)",
                     r.window_days
+                ));
+            }
+            // A cooldown longer than the contact history kept would silently shrink to it.
+            if let Some(d) = a.cooldown_days
+                && d > crate::CONTACT_HISTORY_DAYS
+            {
+                return Err(format!(
+                    "{at}: `cooldown_days` = {d} is longer than the {} days of contact history \
+                     Lattice keeps (expected at most {})",
+                    crate::CONTACT_HISTORY_DAYS,
+                    crate::CONTACT_HISTORY_DAYS
                 ));
             }
             if let (Some(from), Some(to)) = (a.valid_from, a.valid_to)
@@ -382,7 +394,8 @@ eligible = "churn_probability > 0.5"
         .unwrap_err();
         assert!(err.contains("before `valid_from`"), "{err}");
         let err = ActionCatalog::parse(&format!("{GOOD}valid_to = \"soon\"\n")).unwrap_err();
-        assert!(err.contains("\"soon\" is not a date"), "{err}");
+        assert!(err.contains("not a date"), "{err}");
+        assert!(!err.contains("soon"), "no file content in errors: {err}");
     }
 
     #[test]
@@ -474,7 +487,10 @@ eligible = "churn_probability > 0.5"
     #[test]
     fn rejects_unknown_field_with_position() {
         let err = ActionCatalog::parse(&GOOD.replace("cost = 0.2", "costs = 0.2")).unwrap_err();
-        assert!(err.contains("costs"), "{err}");
-        assert!(err.contains("line"), "{err}");
+        // Where and what was expected, never the file's own text (a server reads catalogs at
+        // a client's request).
+        assert!(err.contains("line 11, column 1: unknown field"), "{err}");
+        assert!(err.contains("expected one of `id`"), "{err}");
+        assert!(!err.contains("costs"), "{err}");
     }
 }

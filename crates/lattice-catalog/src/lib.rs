@@ -7,6 +7,10 @@ pub mod settings;
 
 use std::path::{Path, PathBuf};
 
+/// Days of contact history a model keeps per customer (snapshot and online state): the
+/// longest `cooldown_days` a catalog may ask for.
+pub const CONTACT_HISTORY_DAYS: u32 = 90;
+
 /// The channels an action is sent on and consent is recorded for.
 pub const CHANNELS: &[&str] = &["email", "sms", "push"];
 
@@ -23,6 +27,45 @@ pub enum ConfigError {
 
     #[error("{path}: {message}", path = .path.display())]
     Invalid { path: PathBuf, message: String },
+}
+
+/// A TOML error as "line L, column C: what was expected", without the file's line that
+/// `toml`'s own rendering quotes: a server that reads a file at a client's request (reload)
+/// must never echo its content.
+pub fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let at = e.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    format!("{}{}", at.unwrap_or_default(), redact(e.message().trim()))
+}
+
+/// A parser's message with the file's own values taken out: quoted strings and the names of
+/// unknown fields or variants (which come from the file) become `…`; what was expected and
+/// the names of missing fields (ours) stay.
+pub fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find(['"', '`']) {
+        let quote = rest.as_bytes()[i] as char;
+        let (head, tail) = rest.split_at(i);
+        out.push_str(head);
+        let Some(end) = tail[1..].find(quote) else {
+            out.push_str(tail);
+            return out;
+        };
+        let inner = &tail[1..1 + end];
+        let theirs =
+            quote == '"' || out.ends_with("unknown field ") || out.ends_with("unknown variant ");
+        out.push(quote);
+        out.push_str(if theirs { "…" } else { inner });
+        out.push(quote);
+        rest = &tail[end + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// True if `name` is an IANA time zone name known to chrono-tz.

@@ -58,7 +58,7 @@ impl Settings {
     }
 
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let s: Settings = toml::from_str(text).map_err(|e| e.to_string())?;
+        let s: Settings = toml::from_str(text).map_err(|e| crate::describe_toml_error(&e, text))?;
         if !crate::is_valid_timezone(&s.default_timezone) {
             return Err(format!(
                 "default_timezone: unknown time zone {:?} (expected an IANA name)",

@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod issues;
 pub mod normalize;
+pub mod output;
 pub mod schema;
 pub mod synth;
 pub mod table;

@@ -27,6 +27,7 @@ pub use model::{
 };
 
 use crate::error::{DataError, Result};
+use crate::output::{GENERATED_DIR, OutputDir};
 use crate::schema::{customers_schema, events_schema, ts_type};
 use catalog::ACTIONS;
 use lattice_catalog::actions::ActionCatalog;
@@ -46,6 +47,8 @@ pub struct GenerateOptions {
     pub end: NaiveDate,
     /// Worker threads; 0 means one per available core. The output is the same for any value.
     pub threads: usize,
+    /// Replace `out_dir` even when it is not a generated data directory.
+    pub force: bool,
 }
 
 impl Default for GenerateOptions {
@@ -56,6 +59,7 @@ impl Default for GenerateOptions {
             start: NaiveDate::from_ymd_opt(2023, 1, 1).expect("valid date"),
             end: NaiveDate::from_ymd_opt(2025, 6, 30).expect("valid date"),
             threads: 2,
+            force: false,
         }
     }
 }
@@ -136,43 +140,40 @@ pub fn generate_with_progress(
             ),
         ));
     }
-    std::fs::create_dir_all(out_dir).map_err(|e| DataError::io(out_dir, e))?;
+    // The world is written beside `out_dir` and swapped in whole at the end.
+    let output = OutputDir::create(out_dir, GENERATED_DIR, opts.force)?;
+    let tmp = output.path();
 
     let actions_text = actions_toml();
-    let actions_path = out_dir.join("actions.toml");
+    let actions_path = tmp.join("actions.toml");
     // The generated catalog must satisfy the contract it is an example of.
     ActionCatalog::parse(&actions_text)
         .map_err(|m| DataError::invalid(&actions_path, format!("generated catalog: {m}")))?;
     let settings_text = lattice_toml();
-    let settings_path = out_dir.join("lattice.toml");
+    let settings_path = tmp.join("lattice.toml");
     let settings = Settings::parse(&settings_text)
         .map_err(|m| DataError::invalid(&settings_path, format!("generated settings: {m}")))?;
     write_text(&actions_path, &actions_text)?;
     write_text(&settings_path, &settings_text)?;
 
     let world = World::new(opts.seed, opts.customers, opts.start, opts.end, settings);
-    let paths = [
-        out_dir.join("events.parquet"),
-        out_dir.join("customers.parquet"),
-        out_dir.join("truth.parquet"),
+    let names = [
+        "events.parquet",
+        "customers.parquet",
+        "truth.parquet",
+        "actions.toml",
+        "lattice.toml",
     ];
-    let result = write_tables(&world, opts, &paths, progress);
-    if result.is_err() {
-        for p in &paths {
-            // Best effort: a failed run should not leave half-written temporaries behind.
-            let _ = std::fs::remove_file(p.with_extension("parquet.tmp"));
-        }
-    }
-    let mut summary = result?;
-    summary.files = paths.to_vec();
-    summary.files.extend([actions_path, settings_path]);
+    let paths = [names[0], names[1], names[2]].map(|n| tmp.join(n));
+    // On error the temporary directory is dropped with everything in it.
+    let mut summary = write_tables(&world, opts, &paths, progress)?;
+    output.commit()?;
+    summary.files = names.iter().map(|n| out_dir.join(n)).collect();
     Ok(summary)
 }
 
 fn write_text(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, text).map_err(|e| DataError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+    std::fs::write(path, text).map_err(|e| DataError::io(path, e))
 }
 
 /// Per-chunk counters, summed into the summary.

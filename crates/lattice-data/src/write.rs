@@ -1,7 +1,6 @@
 //! Writing contract tables to Parquet, streamed a batch at a time and renamed into place at the
 //! end, so a crash never leaves a half-written file under the final name.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,23 +14,24 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 
 use crate::error::{DataError, Result};
+use crate::output::{OutputFile, TABLE_FILE};
 use crate::schema::{customers_schema, events_schema};
 
 /// Rows buffered before a batch is handed to the Parquet writer.
 const FLUSH_ROWS: usize = 64 * 1024;
 
-/// A Parquet file being written to `<path>.tmp`, renamed to `path` by [`ParquetFile::finish`].
+/// A Parquet file being written to a temporary sibling, fsynced and renamed to `path` by
+/// [`ParquetFile::finish`]. It replaces whatever is at `path`: a caller writing to a path the
+/// user chose checks it first ([`crate::output::check_file`]).
 pub struct ParquetFile {
-    writer: ArrowWriter<File>,
+    writer: ArrowWriter<OutputFile>,
     path: PathBuf,
-    tmp: PathBuf,
     rows: u64,
 }
 
 impl ParquetFile {
     pub fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
-        let tmp = path.with_extension("parquet.tmp");
-        let file = File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+        let file = OutputFile::create(path, TABLE_FILE, true)?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
                 ZstdLevel::try_new(3).expect("valid level"),
@@ -44,7 +44,6 @@ impl ParquetFile {
         Ok(ParquetFile {
             writer,
             path: path.to_path_buf(),
-            tmp,
             rows: 0,
         })
     }
@@ -58,10 +57,11 @@ impl ParquetFile {
 
     /// Closes the file and renames it into place; returns the number of rows written.
     pub fn finish(self) -> Result<u64> {
-        self.writer
-            .close()
+        let file = self
+            .writer
+            .into_inner()
             .map_err(|e| DataError::parquet(&self.path, e))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| DataError::io(&self.path, e))?;
+        file.commit()?;
         Ok(self.rows)
     }
 }

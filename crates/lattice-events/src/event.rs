@@ -48,11 +48,37 @@ pub enum BatchError {
         got: usize,
         max: usize,
     },
-    /// `events` in the batch, all refused; `errors` the problems found.
+    /// `events` in the batch, all refused; `errors` the first [`MAX_ERRORS`] problems found,
+    /// `errors_total` all of them.
     Invalid {
         events: usize,
         errors: Vec<FieldError>,
+        errors_total: usize,
     },
+}
+
+/// At most this many problems are listed in a refusal (the rest are counted): a 32 MiB batch
+/// of bad events must not become a gigabyte of errors.
+pub const MAX_ERRORS: usize = 100;
+
+/// The ids `lattice export-events` writes for events posted without one; refused in posted
+/// events so an exported id can never collide with a client's.
+pub const RESERVED_ID_PREFIX: &str = "lattice-seq-";
+
+/// Problems found in a batch: the first [`MAX_ERRORS`] kept, all counted.
+#[derive(Default)]
+struct Errors {
+    list: Vec<FieldError>,
+    total: usize,
+}
+
+impl Errors {
+    fn push(&mut self, e: FieldError) {
+        self.total += 1;
+        if self.list.len() < MAX_ERRORS {
+            self.list.push(e);
+        }
+    }
 }
 
 /// At most this many events in one batch.
@@ -96,17 +122,21 @@ pub fn parse_batch(body: &[u8], ndjson: bool, now_us: i64) -> Result<Vec<Event>,
         });
     }
     let n = objects.len();
-    let mut errors = Vec::new();
+    let mut errors = Errors::default();
     let mut events = Vec::with_capacity(n);
     for (i, v) in objects.into_iter().enumerate() {
         if let Some(e) = check(i, v, now_us, &mut errors) {
             events.push(e);
         }
     }
-    if errors.is_empty() {
+    if errors.total == 0 {
         Ok(events)
     } else {
-        Err(BatchError::Invalid { events: n, errors })
+        Err(BatchError::Invalid {
+            events: n,
+            errors: errors.list,
+            errors_total: errors.total,
+        })
     }
 }
 
@@ -137,8 +167,8 @@ fn read_ndjson(body: &[u8]) -> Result<Vec<Value>, BatchError> {
 }
 
 /// Checks one event object; problems go to `errors`.
-fn check(index: usize, v: Value, now_us: i64, errors: &mut Vec<FieldError>) -> Option<Event> {
-    let before = errors.len();
+fn check(index: usize, v: Value, now_us: i64, errors: &mut Errors) -> Option<Event> {
+    let before = errors.total;
     let mut push = |field: &str, rule: &'static str, message: String| {
         errors.push(FieldError {
             index,
@@ -300,7 +330,19 @@ fn check(index: usize, v: Value, now_us: i64, errors: &mut Vec<FieldError>) -> O
             ),
         );
     }
-    (errors.len() == before).then_some(Event {
+    if let Some(id) = &event_id
+        && id.starts_with(RESERVED_ID_PREFIX)
+    {
+        push(
+            "event_id",
+            "reserved-event-id",
+            format!(
+                "event ids starting with `{RESERVED_ID_PREFIX}` are reserved for the ids \
+                 `lattice export-events` gives events posted without one (expected any other id)"
+            ),
+        );
+    }
+    (errors.total == before).then_some(Event {
         customer_id,
         ts_us,
         event_type,

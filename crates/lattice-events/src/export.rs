@@ -8,6 +8,7 @@ use lattice_data::arrow::array::{
     ArrayRef, Float64Builder, Int32Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use lattice_data::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use lattice_data::output::{EXPORT_DIR, OutputDir};
 use lattice_data::write::{EventRow, EventsWriter, ParquetFile};
 
 use crate::store::{EventStore, StoreError};
@@ -31,17 +32,20 @@ pub enum ExportError {
 
 /// The id written for an event posted without `event_id`: its storage sequence number, so every
 /// exported event can be told apart (and deduplicated) later.
+/// Posted ids may not start with [`crate::RESERVED_ID_PREFIX`], so these never collide.
 pub fn generated_event_id(seq: i64) -> String {
-    format!("lattice-seq-{seq}")
+    format!("{}{seq}", crate::RESERVED_ID_PREFIX)
 }
 
 /// Writes `out/events.parquet` (the events table of the data contract, `event_id` kept) and
 /// `out/decisions.parquet` from the database at `db`. Safe beside a running server: the
-/// export reads one consistent snapshot of each table.
-pub fn export(db: &Path, out: &Path) -> Result<Exported, ExportError> {
-    std::fs::create_dir_all(out).map_err(|e| lattice_data::DataError::io(out, e))?;
+/// export reads one consistent snapshot of each table. `out` is written beside itself and
+/// swapped in whole; an existing `out` is replaced only when it is an export, empty, or `force`.
+pub fn export(db: &Path, out: &Path, force: bool) -> Result<Exported, ExportError> {
+    let output = OutputDir::create(out, EXPORT_DIR, force)?;
+    let tmp = output.path();
     let store = EventStore::open_read_only(db)?;
-    let mut writer = EventsWriter::create(&out.join("events.parquet"))?;
+    let mut writer = EventsWriter::create(&tmp.join("events.parquet"))?;
     let mut failed = None;
     let events = store.for_each(|seq, e| {
         let generated;
@@ -75,7 +79,7 @@ pub fn export(db: &Path, out: &Path) -> Result<Exported, ExportError> {
     }
     writer.finish()?;
 
-    let path = out.join("decisions.parquet");
+    let path = tmp.join("decisions.parquet");
     let mut file = ParquetFile::create(&path, decisions_schema())?;
     let mut b = DecisionColumns::default();
     let mut rows = 0;
@@ -99,6 +103,7 @@ pub fn export(db: &Path, out: &Path) -> Result<Exported, ExportError> {
     })?;
     file.write(&b.finish())?;
     file.finish()?;
+    output.commit()?;
     Ok(Exported {
         events,
         decisions,

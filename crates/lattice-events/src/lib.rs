@@ -7,6 +7,6 @@ pub mod event;
 pub mod export;
 pub mod store;
 
-pub use event::{BatchError, Event, FieldError, parse_batch};
+pub use event::{BatchError, Event, FieldError, MAX_ERRORS, RESERVED_ID_PREFIX, parse_batch};
 pub use export::{Exported, export};
-pub use store::{Appended, DecidedAction, Decision, EventStore, StoreError};
+pub use store::{Appended, Conflict, DecidedAction, Decision, EventStore, StoreError};

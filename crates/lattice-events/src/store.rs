@@ -63,6 +63,21 @@ pub enum StoreError {
     Unavailable { path: PathBuf, detail: String },
     #[error("events database {path}: {detail}")]
     Other { path: PathBuf, detail: String },
+    /// The caller gave up before the batch was committed; it was rolled back.
+    #[error("the request was abandoned before its batch was committed; nothing was stored")]
+    Abandoned,
+    /// Event ids already stored (or repeated in the batch) with different content; nothing
+    /// of the batch was stored.
+    #[error("{} event id(s) reused with different content", .0.len())]
+    Conflict(Vec<Conflict>),
+}
+
+/// An event whose `event_id` is already taken by an event with other content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    /// Position of the event in the batch.
+    pub index: usize,
+    pub event_id: String,
 }
 
 impl StoreError {
@@ -99,7 +114,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Appended {
     /// Stored now.
     pub stored: usize,
-    /// Skipped: their `event_id` was already stored (a retried batch).
+    /// Skipped: their `event_id` was already stored with the same content (a retried batch).
     pub duplicates: usize,
 }
 
@@ -236,19 +251,32 @@ impl EventStore {
     }
 
     /// Stores a batch in one transaction, committed (and synced) before returning. Events whose
-    /// `event_id` is already stored are skipped; `applied[i]` says whether event `i` is new
-    /// (only new events should change online state).
+    /// `event_id` is already stored with the same content are skipped (a retried batch);
+    /// `applied[i]` says whether event `i` is new (only new events should change online state).
+    ///
+    /// An `event_id` already stored (or repeated in the batch) with different content is a
+    /// conflict: nothing of the batch is stored and [`StoreError::Conflict`] lists them all.
+    ///
+    /// `proceed(false)` is asked before the transaction starts and `proceed(true)` just before
+    /// it commits (a `true` then is final: the batch will be stored). A `false` (the request's
+    /// deadline passed, the client left) rolls everything back and answers
+    /// [`StoreError::Abandoned`], so a caller that gave up never stores anything.
     pub fn append(
         &mut self,
         events: &[Event],
         received_us: i64,
         applied: &mut Vec<bool>,
+        proceed: &dyn Fn(bool) -> bool,
     ) -> Result<Appended> {
         applied.clear();
+        if !proceed(false) {
+            return Err(StoreError::Abandoned);
+        }
         let path = self.path.clone();
         let e = |err| StoreError::from_sqlite(&path, err);
         let tx = self.conn.transaction().map_err(e)?;
         let mut stored = 0;
+        let mut conflicts = Vec::new();
         {
             let mut insert = tx
                 .prepare_cached(
@@ -258,7 +286,14 @@ impl EventStore {
                      ON CONFLICT (event_id) DO NOTHING",
                 )
                 .map_err(e)?;
-            for ev in events {
+            let mut existing = tx
+                .prepare_cached(
+                    "SELECT customer_id, ts_us, event_type, channel, category, amount, quantity, \
+                     order_id, sentiment, action_id, event_id, decision_id FROM events \
+                     WHERE event_id = ?1",
+                )
+                .map_err(e)?;
+            for (index, ev) in events.iter().enumerate() {
                 let n = insert
                     .execute(params![
                         ev.event_id,
@@ -276,9 +311,48 @@ impl EventStore {
                         received_us
                     ])
                     .map_err(e)?;
+                if n == 0
+                    && let Some(id) = &ev.event_id
+                {
+                    // Skipped as already stored: the same event, or another one reusing its id.
+                    let stored_ev = existing
+                        .query_row(params![id], |r| {
+                            Ok(Event {
+                                customer_id: r.get(0)?,
+                                ts_us: r.get(1)?,
+                                event_type: r.get(2)?,
+                                channel: r.get(3)?,
+                                category: r.get(4)?,
+                                amount: r.get(5)?,
+                                quantity: r.get(6)?,
+                                order_id: r.get(7)?,
+                                sentiment: r.get(8)?,
+                                action_id: r.get(9)?,
+                                event_id: r.get(10)?,
+                                decision_id: r.get(11)?,
+                            })
+                        })
+                        .map_err(e)?;
+                    if &stored_ev != ev {
+                        conflicts.push(Conflict {
+                            index,
+                            event_id: id.clone(),
+                        });
+                    }
+                }
                 applied.push(n == 1);
                 stored += n;
             }
+        }
+        if !conflicts.is_empty() {
+            // Dropping the transaction rolls it back.
+            applied.clear();
+            return Err(StoreError::Conflict(conflicts));
+        }
+        // The last moment to give up: after this the batch is stored, whatever the caller does.
+        if !proceed(true) {
+            applied.clear();
+            return Err(StoreError::Abandoned);
         }
         tx.commit().map_err(e)?;
         Ok(Appended {
@@ -359,6 +433,14 @@ impl EventStore {
     }
 
     /// Records a decision and its ranked actions, committed before returning.
+    /// Decisions in the log.
+    pub fn decision_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM decisions", [], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| self.err(e))
+    }
+
     pub fn record_decision(&mut self, d: &Decision) -> Result<()> {
         let path = self.path.clone();
         let e = |err| StoreError::from_sqlite(&path, err);

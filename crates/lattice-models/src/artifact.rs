@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use lattice_data::output::{MODEL_DIR, OutputDir};
+
 use crate::pipeline::TrainConfig;
 use crate::score::Models;
 
@@ -103,6 +105,11 @@ pub struct Manifest {
     pub training_config: TrainConfig,
 }
 
+/// A JSON error without the file's values (a server reads these at a client's request).
+fn json_error(e: &serde_json::Error) -> String {
+    lattice_catalog::redact(&e.to_string())
+}
+
 pub fn sha256_file(path: &Path) -> Result<String, ArtifactError> {
     let mut f = std::fs::File::open(path).map_err(io(path))?;
     let mut h = Sha256::new();
@@ -122,37 +129,35 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
 }
 
 /// A model directory being written: files go to a temporary sibling directory until
-/// [`ModelWriter::commit`] checksums them, writes the manifest and renames it into place.
+/// [`ModelWriter::commit`] checksums them, writes the manifest and renames it into place
+/// (`lattice_data::output`: an existing path is replaced only when it is a model directory,
+/// empty, or `force`).
 pub struct ModelWriter {
-    tmp: PathBuf,
-    dest: PathBuf,
+    out: OutputDir,
+}
+
+fn data_err(e: lattice_data::DataError) -> ArtifactError {
+    match e {
+        lattice_data::DataError::Io { path, source } => ArtifactError::Io { path, source },
+        other => ArtifactError::Invalid {
+            path: PathBuf::new(),
+            message: other.to_string(),
+        },
+    }
 }
 
 impl ModelWriter {
-    pub fn create(dest: &Path) -> Result<Self, ArtifactError> {
-        let parent = dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-        let name = dest
-            .file_name()
-            .ok_or_else(|| invalid(dest, "a model directory needs a name"))?
-            .to_string_lossy();
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    pub fn create(dest: &Path, force: bool) -> Result<Self, ArtifactError> {
+        if dest.file_name().is_none() {
+            return Err(invalid(dest, "a model directory needs a name"));
         }
-        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        Ok(ModelWriter {
-            tmp,
-            dest: dest.to_path_buf(),
-        })
+        let out = OutputDir::create(dest, MODEL_DIR, force).map_err(data_err)?;
+        Ok(ModelWriter { out })
     }
 
     /// Where to write a file of the model before it is committed.
     pub fn path(&self, file: &str) -> PathBuf {
-        self.tmp.join(file)
+        self.out.path().join(file)
     }
 
     pub fn write_json<T: Serialize>(&self, file: &str, value: &T) -> Result<(), ArtifactError> {
@@ -169,8 +174,9 @@ impl ModelWriter {
     /// Checksums every file, writes the manifest and swaps the directory into place.
     pub fn commit(self, mut manifest: Manifest) -> Result<PathBuf, ArtifactError> {
         manifest.files.clear();
-        for entry in std::fs::read_dir(&self.tmp).map_err(io(&self.tmp))? {
-            let p = entry.map_err(io(&self.tmp))?.path();
+        let tmp = self.out.path().to_path_buf();
+        for entry in std::fs::read_dir(&tmp).map_err(io(&tmp))? {
+            let p = entry.map_err(io(&tmp))?.path();
             let name = p
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
@@ -180,16 +186,7 @@ impl ModelWriter {
             }
         }
         self.write_json(MANIFEST, &manifest)?;
-        if self.dest.exists() {
-            // Move the old model aside first so the swap is two renames, never a partial copy.
-            let old = self.tmp.with_extension("old");
-            std::fs::rename(&self.dest, &old).map_err(io(&self.dest))?;
-            std::fs::rename(&self.tmp, &self.dest).map_err(io(&self.dest))?;
-            std::fs::remove_dir_all(&old).map_err(io(&old))?;
-        } else {
-            std::fs::rename(&self.tmp, &self.dest).map_err(io(&self.dest))?;
-        }
-        Ok(self.dest)
+        self.out.commit().map_err(data_err)
     }
 }
 
@@ -197,7 +194,7 @@ impl ModelWriter {
 pub fn verify(dir: &Path) -> Result<Manifest, ArtifactError> {
     let path = dir.join(MANIFEST);
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    let m: Manifest = serde_json::from_str(&text).map_err(|e| invalid(&path, e.to_string()))?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| invalid(&path, json_error(&e)))?;
     if m.format_version != FORMAT_VERSION {
         return Err(invalid(
             &path,
@@ -232,7 +229,7 @@ pub fn load(dir: &Path) -> Result<(Manifest, Models), ArtifactError> {
     let m = verify(dir)?;
     let path = dir.join(WEIGHTS);
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    let models: Models = serde_json::from_str(&text).map_err(|e| invalid(&path, e.to_string()))?;
+    let models: Models = serde_json::from_str(&text).map_err(|e| invalid(&path, json_error(&e)))?;
     let schema = m.feature_schema.iter().map(|f| &f.name);
     if !models.fitted.feature_names.iter().eq(schema) {
         return Err(invalid(

@@ -102,19 +102,31 @@ impl Models {
         let f = &self.fitted;
         let clv = f.context.len()..f.context.len() + crate::pipeline::CLV_FEATURES.len();
         let mut row = vec![0.0; f.feature_names.len()];
-        let (mut missing, mut invalid) = (Vec::new(), Vec::new());
+        let (mut missing, mut invalid, mut out_of_range) = (Vec::new(), Vec::new(), Vec::new());
         for (j, name) in f.feature_names.iter().enumerate() {
             if clv.contains(&j) {
                 continue;
             }
             match value(name) {
-                Some(v) if v.is_finite() => row[j] = v,
-                Some(_) => invalid.push(name.clone()),
+                Some(v) if !v.is_finite() => invalid.push(name.clone()),
+                Some(v) if !sane_range(name).contains(&v) => {
+                    let r = sane_range(name);
+                    out_of_range.push(format!(
+                        "{name} = {v} (expected {} to {})",
+                        r.start(),
+                        r.end()
+                    ));
+                }
+                Some(v) => row[j] = v,
                 None => missing.push(name.clone()),
             }
         }
-        if !missing.is_empty() || !invalid.is_empty() {
-            return Err(InlineError { missing, invalid });
+        if !missing.is_empty() || !invalid.is_empty() || !out_of_range.is_empty() {
+            return Err(InlineError {
+                missing,
+                invalid,
+                out_of_range,
+            });
         }
         let at = |n: &str| {
             f.feature_names
@@ -132,12 +144,48 @@ impl Models {
     }
 }
 
-/// Features an inline record lacks or gives as NaN/infinite.
+/// Features an inline record lacks, gives as NaN/infinite, or gives outside [`sane_range`].
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("missing features: {missing:?}; not finite: {invalid:?}")]
+#[error("missing features: {missing:?}; not finite: {invalid:?}; out of range: {out_of_range:?}")]
 pub struct InlineError {
     pub missing: Vec<String>,
     pub invalid: Vec<String>,
+    /// `name = value (expected a to b)`, one per feature.
+    pub out_of_range: Vec<String>,
+}
+
+/// The values a feature can take, generously: an inline value outside it is a mistake to
+/// refuse, not a number to cut or wrap silently (days become microseconds in `i64`, counts
+/// become order numbers).
+pub fn sane_range(name: &str) -> std::ops::RangeInclusive<f64> {
+    const DAYS: f64 = 100.0 * 366.0;
+    const COUNT: f64 = 1e9;
+    const MONEY: f64 = 1e12;
+    if name == "has_purchase"
+        || name.starts_with("share_")
+        || name.starts_with("view_share_")
+        || name.ends_with("_rate")
+    {
+        0.0..=1.0
+    } else if name == "sentiment_mean_90d"
+        || name == "trend_90d"
+        || name.starts_with("cat_share_trend_")
+    {
+        -1.0..=1.0
+    } else if name.ends_with("_days") || name.starts_with("days_") {
+        0.0..=DAYS
+    } else if name.starts_with("monetary_")
+        || name == "spend_365d"
+        || name.starts_with("cat_spend_365d_")
+        || name == "to_next_tier"
+    {
+        -MONEY..=MONEY
+    } else if name.starts_with("bgnbd_") {
+        0.0..=COUNT
+    } else {
+        // Counts (orders, contacts, opens, views), tier_index, ratios of counts.
+        0.0..=COUNT
+    }
 }
 
 /// The purchase summary implied by the features: orders, first and last order (from recency

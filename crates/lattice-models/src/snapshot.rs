@@ -40,7 +40,7 @@ pub fn is_score_column(name: &str) -> bool {
 }
 
 /// Contacts older than this before as_of are not kept: longer than any sensible cooldown.
-pub const CONTACT_DAYS: i64 = 90;
+pub const CONTACT_DAYS: i64 = lattice_catalog::CONTACT_HISTORY_DAYS as i64;
 
 const HOURS: i32 = 168;
 

@@ -29,6 +29,8 @@ pub struct TrainOptions {
     /// Writes `report.html` into the directory (checksummed like every other file); `None`:
     /// no report. The renderer lives in `lattice-report`, so this crate does not build plots.
     pub report: Option<RenderReport>,
+    /// Replace `out` even when it is not a model directory (`--force`).
+    pub force: bool,
 }
 
 /// Renders a model and its backtest as one HTML page (`lattice_report::render`).
@@ -90,6 +92,9 @@ pub async fn train_with_progress(
     step: &(dyn Fn(usize) + Sync),
 ) -> Result<Trained, ModelError> {
     step(0);
+    // Refuse before the work, not after it.
+    lattice_data::output::check_dir(out, lattice_data::output::MODEL_DIR, opts.force)
+        .map_err(err)?;
     let settings = Settings::load_or_default(&data_dir.join("lattice.toml")).map_err(err)?;
     let history = History::open(data_dir).await.map_err(err)?;
     let profiles = load_profiles(data_dir).map_err(err)?;
@@ -142,7 +147,7 @@ pub async fn train_with_progress(
         .map_err(err)?;
     let tier_names: Vec<String> = settings.tiers.iter().map(|t| t.name.clone()).collect();
     step(5);
-    let writer = ModelWriter::create(out).map_err(err)?;
+    let writer = ModelWriter::create(out, opts.force).map_err(err)?;
     crate::snapshot::write(
         &writer.path(SNAPSHOT),
         &SnapshotInputs {

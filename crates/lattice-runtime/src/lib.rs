@@ -15,7 +15,9 @@ use std::path::Path;
 pub use lattice_learn as learn;
 pub use learning::{Chosen, Learning, Recorded};
 pub use model::{LoadError, LoadedModel, Profiles, Scratch, send_channel};
-pub use online::{Applied, OnlineCustomer, OnlineState, withdrawn_consent};
+pub use online::{
+    Applied, DEFAULT_MAX_ONLINE_CUSTOMERS, OnlineCustomer, OnlineState, withdrawn_consent,
+};
 
 use lattice_events::{Event, EventStore, StoreError};
 
@@ -40,10 +42,15 @@ impl Runtime {
     }
 
     pub fn new(model: LoadedModel) -> Self {
+        Runtime::with_online_limit(model, DEFAULT_MAX_ONLINE_CUSTOMERS)
+    }
+
+    /// A runtime whose online state keeps at most `limit` customers.
+    pub fn with_online_limit(model: LoadedModel, limit: usize) -> Self {
         let learning = Learning::new(&model.catalog, &model.settings);
         Runtime {
             model,
-            online: OnlineState::default(),
+            online: OnlineState::with_limit(limit),
             learning,
         }
     }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono_tz::Tz;
@@ -42,24 +42,27 @@ pub struct OnlineCustomer {
 
 type Shard = RwLock<HashMap<String, Arc<OnlineCustomer>>>;
 
-/// Every customer changed by events since the model's as_of.
+/// Every customer changed by events since the model's as_of, up to a limit: memory is bounded
+/// by configuration whatever ids clients post. Past the limit, a customer not yet in online
+/// state is answered from the snapshot (or cold start) and their events are counted as
+/// dropped (they stay stored, for export and retraining).
 pub struct OnlineState {
     shards: Box<[Shard; SHARDS]>,
     hasher: RandomState,
     len: AtomicUsize,
+    limit: usize,
+    dropped: AtomicU64,
     /// Channels whose consent events withdrew, by snapshot position (for audiences, which
     /// select from the snapshot).
     withdrawn: RwLock<HashMap<u32, [bool; 3]>>,
 }
 
+/// Default most customers in online state (about 1 GB at the demo model's width).
+pub const DEFAULT_MAX_ONLINE_CUSTOMERS: usize = 250_000;
+
 impl Default for OnlineState {
     fn default() -> Self {
-        OnlineState {
-            shards: Box::new(std::array::from_fn(|_| RwLock::new(HashMap::new()))),
-            hasher: RandomState::new(),
-            len: AtomicUsize::new(0),
-            withdrawn: RwLock::new(HashMap::new()),
-        }
+        OnlineState::with_limit(DEFAULT_MAX_ONLINE_CUSTOMERS)
     }
 }
 
@@ -71,9 +74,33 @@ pub struct Applied {
     /// (or too late for it); the next training run sees them.
     pub before_as_of: usize,
     pub new_customers: usize,
+    /// Events of customers online state had no room for (stored, not applied).
+    pub dropped: usize,
 }
 
 impl OnlineState {
+    /// Empty online state keeping at most `limit` customers.
+    pub fn with_limit(limit: usize) -> Self {
+        OnlineState {
+            shards: Box::new(std::array::from_fn(|_| RwLock::new(HashMap::new()))),
+            hasher: RandomState::new(),
+            len: AtomicUsize::new(0),
+            limit,
+            dropped: AtomicU64::new(0),
+            withdrawn: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Most customers kept.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Events not applied because online state was full when their customer was new to it.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
     fn shard(&self, id: &str) -> &Shard {
         &self.shards[self.hasher.hash_one(id) as usize % SHARDS]
     }
@@ -130,6 +157,13 @@ impl OnlineState {
             let in_snapshot = model.snapshot.get(id);
             let mut shard = self.shard(id).write().unwrap_or_else(|p| p.into_inner());
             if !shard.contains_key(id) {
+                if self.len() >= self.limit {
+                    let n = by_customer[id].len();
+                    applied.events -= n;
+                    applied.dropped += n;
+                    self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                    continue;
+                }
                 applied.new_customers += usize::from(in_snapshot.is_none());
                 self.len.fetch_add(1, Ordering::Relaxed);
                 shard.insert(id.to_string(), Arc::new(start(model, id, in_snapshot)));

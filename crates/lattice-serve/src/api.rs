@@ -255,7 +255,8 @@ pub struct Health {
 pub struct EventsAccepted {
     /// Events stored now (committed to disk before this answer).
     pub stored: usize,
-    /// Events skipped: their `event_id` was already stored (a retried batch).
+    /// Events skipped: their `event_id` was already stored with the same content (a retried
+    /// batch). An id reused with other content is a conflict (409), never a duplicate.
     pub duplicates: usize,
     /// Stored events that changed online state (later than the model's as_of).
     pub applied: usize,
@@ -263,6 +264,10 @@ pub struct EventsAccepted {
     pub before_as_of: usize,
     /// Customers the snapshot did not know, now known from these events.
     pub new_customers: usize,
+    /// Stored events not applied because online state holds its most customers
+    /// (`--max-online-customers`): their customers are answered from the snapshot (or cold
+    /// start) until the next retrain.
+    pub dropped: usize,
 }
 
 /// One problem with one posted event.
@@ -276,7 +281,8 @@ pub struct EventErrorDoc {
     pub message: String,
 }
 
-/// A refused batch (422): every bad event and field. Nothing of the batch was stored.
+/// A refused batch (422): the first 100 problems (bad event and field) and how many there
+/// are in all. Nothing of the batch was stored.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EventsProblem {
     #[serde(rename = "type")]
@@ -285,6 +291,28 @@ pub struct EventsProblem {
     pub status: u16,
     pub detail: String,
     pub errors: Vec<EventErrorDoc>,
+    /// Every problem found; `errors` lists at most the first 100.
+    pub errors_total: usize,
+}
+
+/// An event whose `event_id` is already stored (or repeated in the batch) with other content.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConflictDoc {
+    /// Position of the event in the batch (0-based).
+    pub index: usize,
+    pub event_id: String,
+}
+
+/// A refused batch (409): event ids reused with different content. Nothing of the batch was
+/// stored.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventsConflict {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub conflicts: Vec<ConflictDoc>,
 }
 
 /// `?at=`

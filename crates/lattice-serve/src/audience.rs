@@ -17,10 +17,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::deadline::WriteTimeout;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::guard::{AUDIENCE, Scoped};
 use crate::problem::Problem;
 use crate::state::AppState;
+use std::sync::atomic::Ordering;
 
 /// Bytes per body chunk.
 pub const CHUNK: usize = 64 * 1024;
@@ -92,18 +94,34 @@ fn negotiate(query: Option<&str>, headers: &HeaderMap) -> Result<Format, Problem
         .map_or(Format::Json, Format::from_accept))
 }
 
-/// `std::io::Write` into the response body: 64 KiB chunks through a bounded channel.
+/// `std::io::Write` into the response body: 64 KiB chunks through a bounded channel. A chunk
+/// the client does not take within `write_timeout` ends the stream: a client that stops
+/// reading must not hold a blocking thread forever.
 struct ChannelWriter {
     tx: mpsc::Sender<Result<Bytes, io::Error>>,
     buf: Vec<u8>,
+    runtime: tokio::runtime::Handle,
+    write_timeout: std::time::Duration,
 }
 
 impl ChannelWriter {
     fn send(&mut self) -> io::Result<()> {
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx
-            .blocking_send(Ok(Bytes::from(chunk)))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+        let sent = self.runtime.block_on(tokio::time::timeout(
+            self.write_timeout,
+            self.tx.send(Ok(Bytes::from(chunk))),
+        ));
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the client went away",
+            )),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client took no data within the write timeout",
+            )),
+        }
     }
 
     fn finish(mut self) -> io::Result<()> {
@@ -166,6 +184,7 @@ fn header_value(v: impl ToString) -> HeaderValue {
 pub async fn audiences(
     _: Scoped<AUDIENCE>,
     State(state): State<AppState>,
+    axum::Extension(WriteTimeout(write_timeout)): axum::Extension<WriteTimeout>,
     ApiQuery(q): ApiQuery<AudienceQuery>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<AudienceRequest>,
@@ -212,10 +231,16 @@ pub async fn audiences(
     }
 
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(CHUNKS_IN_FLIGHT);
+    let runtime = tokio::runtime::Handle::current();
+    let st = state.clone();
     tokio::task::spawn_blocking(move || {
+        let metrics = &st.0.metrics;
+        metrics.streams_active.fetch_add(1, Ordering::Relaxed);
         let sink = ChannelWriter {
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK),
+            runtime,
+            write_timeout,
         };
         let withdrawn = m.online.withdrawn();
         match write(&audience, m.audience_source(&withdrawn), format, sink)
@@ -225,11 +250,16 @@ pub async fn audiences(
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                 tracing::debug!("audience stream stopped: the client went away");
             }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                metrics.streams_timed_out.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("audience stream cut off: the client stopped reading");
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "writing an audience failed mid-stream");
-                let _ = tx.blocking_send(Err(e));
+                let _ = tx.try_send(Err(e));
             }
         }
+        metrics.streams_active.fetch_sub(1, Ordering::Relaxed);
     });
     let body = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
     Ok((res_headers, Body::from_stream(body)).into_response())

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -15,6 +15,7 @@ use lattice_events::{BatchError, Decision, Event, StoreError, parse_batch};
 use lattice_features::online::is_exact_feature;
 
 use crate::api::*;
+use crate::deadline::{CommitGate, RequestTimeout, run_gated, timed_out};
 use crate::guard::{EVENTS, SCORE, Scoped};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -46,21 +47,37 @@ pub fn store_problem(e: &StoreError) -> Problem {
     }
 }
 
-fn refused(errors: Vec<lattice_events::FieldError>) -> Response {
-    let detail = format!(
-        "{} problem(s) in {} event(s); nothing of the batch was stored",
-        errors.len(),
-        {
-            let mut idx: Vec<usize> = errors.iter().map(|e| e.index).collect();
-            idx.dedup();
-            idx.len()
-        }
+fn problem_json(status: StatusCode, body: impl serde::Serialize) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
     );
+    res
+}
+
+fn refused(errors: Vec<lattice_events::FieldError>, errors_total: usize) -> Response {
+    let mut idx: Vec<usize> = errors.iter().map(|e| e.index).collect();
+    idx.dedup();
+    let detail = if errors_total > errors.len() {
+        format!(
+            "{errors_total} problem(s), the first {} listed (in {} event(s)); nothing of the \
+             batch was stored",
+            errors.len(),
+            idx.len()
+        )
+    } else {
+        format!(
+            "{errors_total} problem(s) in {} event(s); nothing of the batch was stored",
+            idx.len()
+        )
+    };
     let body = EventsProblem {
         kind: "https://lattice.dev/problems/invalid-events".into(),
         title: "Unprocessable Entity".into(),
         status: 422,
         detail,
+        errors_total,
         errors: errors
             .into_iter()
             .map(|e| EventErrorDoc {
@@ -71,12 +88,29 @@ fn refused(errors: Vec<lattice_events::FieldError>) -> Response {
             })
             .collect(),
     };
-    let mut res = (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    res
+    problem_json(StatusCode::UNPROCESSABLE_ENTITY, body)
+}
+
+fn conflicted(conflicts: Vec<lattice_events::Conflict>) -> Response {
+    let body = EventsConflict {
+        kind: "https://lattice.dev/problems/event-id-conflict".into(),
+        title: "Conflict".into(),
+        status: 409,
+        detail: format!(
+            "{} event id(s) already stored (or repeated in this batch) with different content; \
+             an event id names one event: give a different event its own id. Nothing of the \
+             batch was stored",
+            conflicts.len()
+        ),
+        conflicts: conflicts
+            .into_iter()
+            .map(|c| ConflictDoc {
+                index: c.index,
+                event_id: c.event_id,
+            })
+            .collect(),
+    };
+    problem_json(StatusCode::CONFLICT, body)
 }
 
 #[utoipa::path(
@@ -84,17 +118,19 @@ fn refused(errors: Vec<lattice_events::FieldError>) -> Response {
     request_body(content = Vec<EventDoc>, description = "A JSON array of events, or NDJSON (`Content-Type: application/x-ndjson`), at most 10,000"),
     responses(
         (status = 200, body = EventsAccepted, description = "Stored (committed to disk) and applied"),
-        (status = 400, body = Problem, description = "The body is not a JSON array or NDJSON"),
-        (status = 413, body = Problem),
-        (status = 422, body = EventsProblem, content_type = "application/problem+json", description = "Invalid events, each listed; nothing stored"),
-        (status = 503, body = Problem, description = "The events database cannot take writes; nothing stored, retry"),
-        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "The body is not a JSON array or NDJSON"),
+        (status = 409, body = EventsConflict, content_type = "application/problem+json", description = "Event ids reused with different content, each listed; nothing stored"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "The body or the batch is too large"),
+        (status = 422, body = EventsProblem, content_type = "application/problem+json", description = "Invalid events, the first 100 listed; nothing stored"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "The events database cannot take writes, or the deadline passed: nothing stored, retry"),
+        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 pub async fn post_events(
     _: Scoped<EVENTS>,
     State(state): State<AppState>,
+    Extension(RequestTimeout(timeout)): Extension<RequestTimeout>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
@@ -109,56 +145,71 @@ pub async fn post_events(
         ));
     }
     let now = Utc::now().timestamp_micros();
-    let events = match parse_batch(&body, ndjson, now) {
-        Ok(e) => e,
-        Err(BatchError::Invalid { events, errors }) => {
-            // The whole batch is refused, not only its bad events.
-            state
-                .0
-                .metrics
-                .events_rejected
-                .fetch_add(events as u64, Ordering::Relaxed);
-            return Ok(refused(errors));
-        }
-        Err(BatchError::Body(m)) => return Err(Problem::bad_request("body", m)),
-        Err(BatchError::Empty) => {
-            return Err(Problem::unprocessable("body", "the batch holds no events"));
-        }
-        Err(BatchError::TooMany { got, max }) => {
-            return Err(Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-many-events",
-                format!("{got} events in one batch; at most {max}"),
-            ));
-        }
-    };
     let st = state.clone();
-    let done = tokio::task::spawn_blocking(move || ingest(&st, &events, now))
-        .await
-        .map_err(|e| Problem::internal("the ingest task", &e))?;
-    match done {
-        Ok(accepted) => Ok(Json(accepted).into_response()),
-        Err(e) => {
-            state
-                .0
-                .metrics
-                .events_unavailable
-                .fetch_add(1, Ordering::Relaxed);
-            Err(store_problem(&e))
+    // Parsing a 32 MiB batch is real CPU: it runs on the blocking thread with the commit.
+    run_gated(timeout, "storing the batch", move |gate| {
+        let events = match parse_batch(&body, ndjson, now) {
+            Ok(e) => e,
+            Err(BatchError::Invalid {
+                events,
+                errors,
+                errors_total,
+            }) => {
+                // The whole batch is refused, not only its bad events.
+                st.0.metrics
+                    .events_rejected
+                    .fetch_add(events as u64, Ordering::Relaxed);
+                return Ok(refused(errors, errors_total));
+            }
+            Err(BatchError::Body(m)) => return Err(Problem::bad_request("body", m)),
+            Err(BatchError::Empty) => {
+                return Err(Problem::unprocessable("body", "the batch holds no events"));
+            }
+            Err(BatchError::TooMany { got, max }) => {
+                return Err(Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-many-events",
+                    format!("{got} events in one batch; at most {max}"),
+                ));
+            }
+        };
+        drop(body);
+        match ingest(&st, &events, now, gate) {
+            Ok(accepted) => Ok(Json(accepted).into_response()),
+            Err(StoreError::Conflict(c)) => {
+                st.0.metrics
+                    .events_conflicts
+                    .fetch_add(c.len() as u64, Ordering::Relaxed);
+                Ok(conflicted(c))
+            }
+            Err(StoreError::Abandoned) => Err(timed_out("storing the batch", timeout)),
+            Err(e) => {
+                st.0.metrics
+                    .events_unavailable
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(store_problem(&e))
+            }
         }
-    }
+    })
+    .await
 }
 
-/// Stores a batch (committed before returning) and applies its new events to online state, in
-/// the order batches were stored (hand-over-hand: the apply lock is taken before the store's
-/// is released, and a reload takes both).
-fn ingest(state: &AppState, events: &[Event], now_us: i64) -> Result<EventsAccepted, StoreError> {
+/// Stores a batch (committed before returning, unless `gate` says the request was given up)
+/// and applies its new events to online state, in the order batches were stored
+/// (hand-over-hand: the apply lock is taken before the store's is released, and a reload takes
+/// both).
+fn ingest(
+    state: &AppState,
+    events: &[Event],
+    now_us: i64,
+    gate: &CommitGate,
+) -> Result<EventsAccepted, StoreError> {
     let Some(ev) = &state.0.events else {
         unreachable!("checked by the handler");
     };
     let mut store = ev.store.lock().unwrap_or_else(|p| p.into_inner());
     let mut fresh = Vec::with_capacity(events.len());
-    let appended = store.append(events, now_us, &mut fresh)?;
+    let appended = store.append(events, now_us, &mut fresh, &|c| gate.proceed(c))?;
     let new: Vec<&Event> = events
         .iter()
         .zip(&fresh)
@@ -183,6 +234,7 @@ fn ingest(state: &AppState, events: &[Event], now_us: i64) -> Result<EventsAccep
         applied: applied.events,
         before_as_of: applied.before_as_of,
         new_customers: applied.new_customers,
+        dropped: applied.dropped,
     })
 }
 

@@ -31,7 +31,9 @@ const fn scope(s: u8) -> Scope {
 fn presented_key(parts: &Parts) -> Option<&str> {
     let h = &parts.headers;
     if let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        return v.strip_prefix("Bearer ").map(str::trim);
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` are `Bearer`.
+        let (scheme, key) = v.trim_start().split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then(|| key.trim());
     }
     h.get("x-api-key")
         .and_then(|v| v.to_str().ok())

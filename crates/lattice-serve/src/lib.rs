@@ -9,6 +9,7 @@
 pub mod api;
 pub mod audience;
 pub mod auth;
+pub mod deadline;
 pub mod error;
 pub mod events;
 mod extract;
@@ -36,7 +37,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lattice_runtime::LoadedModel;
-use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 
 pub use crate::error::{ReloadError, ServeError};
@@ -48,6 +48,9 @@ pub struct Limits {
     pub body_bytes: usize,
     pub timeout: Duration,
     pub concurrency: usize,
+    /// How long a streamed answer (an audience download) may wait for the client to take the
+    /// next chunk; past it the stream is cut and its thread released.
+    pub write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -57,6 +60,7 @@ impl Default for Limits {
             body_bytes: 32 * 1024 * 1024,
             timeout: Duration::from_secs(10),
             concurrency: 1024,
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -249,8 +253,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     // A timeout where a request reads a body or does work that grows with it; the
     // per-customer GETs are microseconds of CPU and no I/O, and a timer per request was a
     // measurable share of their cost.
-    let timeout =
-        || TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.timeout);
+    let timeout = || axum::middleware::from_fn(deadline::timeout_layer);
     let api = Router::new()
         .route("/v1/customers/{id}/scores", get(routes::scores))
         .route(
@@ -260,12 +263,14 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         )
         .route("/v1/customers/{id}/send-time", get(routes::send_time))
         .route("/v1/customers/{id}/features", get(events::features))
-        .route("/v1/events", post(events::post_events.layer(timeout())))
+        // Events and reload keep their own deadline (`deadline::run_gated`): a timeout there
+        // must decide, with the worker, whether anything was stored.
+        .route("/v1/events", post(events::post_events))
         .route("/v1/decisions/{id}", get(events::decision))
         .route("/v1/actions/performance", get(routes::performance))
         .route("/v1/score", post(routes::score_batch.layer(timeout())))
         .route("/v1/models", get(routes::models))
-        .route("/v1/admin/reload", post(routes::reload.layer(timeout())))
+        .route("/v1/admin/reload", post(routes::reload))
         .route("/v1/audiences", post(audience::audiences.layer(timeout())))
         .route("/v1/audiences/options", get(audience::audience_options));
     let open = Router::new()
@@ -287,6 +292,10 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         })))
         // Checked by the body extractors (413 problem+json), at no cost to body-less requests.
         .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(axum::Extension(deadline::RequestTimeout(limits.timeout)))
+        .layer(axum::Extension(deadline::WriteTimeout(
+            limits.write_timeout,
+        )))
         .with_state(state)
 }
 
@@ -301,6 +310,13 @@ pub struct ServeOptions {
     pub events_db: Option<PathBuf>,
     /// Refuse writes (503) once the events database reaches this size.
     pub events_max_bytes: Option<u64>,
+    /// Serve a non-loopback address with no API keys (refused otherwise).
+    pub insecure_open: bool,
+    /// Directories `POST /v1/admin/reload` may read from; empty: the served model's and
+    /// catalog's parent directories.
+    pub reload_roots: Vec<PathBuf>,
+    /// Online state and decision log bounds.
+    pub bounds: state::Bounds,
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
@@ -335,7 +351,7 @@ fn reload_on_sighup(state: AppState) {
             return;
         };
         while hup.recv().await.is_some() {
-            let _ = state.reload(None, None).await;
+            let _ = state.reload(None, None, None).await;
         }
     });
 }
@@ -346,6 +362,11 @@ pub async fn serve(
     opts: ServeOptions,
     on_ready: impl FnOnce(SocketAddr, &LoadedModel),
 ) -> Result<(), ServeError> {
+    // Safe by default: no keys means every endpoint is open, which is only acceptable on
+    // loopback unless the operator says otherwise.
+    if opts.keys.is_empty() && !opts.addr.ip().is_loopback() && !opts.insecure_open {
+        return Err(ServeError::OpenToNetwork { addr: opts.addr });
+    }
     let (dir, actions) = (opts.model.clone(), opts.actions.clone());
     let model =
         tokio::task::spawn_blocking(move || LoadedModel::load(&dir, actions.as_deref())).await??;
@@ -373,11 +394,15 @@ pub async fn serve(
                     }
                 })?;
                 tracing::info!(path = %path.display(), "events database open");
-                AppState::with_events(model, opts.keys, store).map_err(ServeError::Replay)
+                AppState::with_events_bounded(model, opts.keys, store, opts.bounds)
+                    .map_err(ServeError::Replay)
             })
             .await??
         }
     };
+    if !opts.reload_roots.is_empty() {
+        state.set_reload_roots(&opts.reload_roots)?;
+    }
     on_ready(addr, &state.model());
     #[cfg(unix)]
     reload_on_sighup(state.clone());

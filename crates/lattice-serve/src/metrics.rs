@@ -59,6 +59,16 @@ pub struct Metrics {
     pub events_rejected: AtomicU64,
     /// Batches refused because the database could not take them (503).
     pub events_unavailable: AtomicU64,
+    /// Events refused because their `event_id` was taken by other content (409).
+    pub events_conflicts: AtomicU64,
+    /// Batches given up at their deadline before they were committed (503, nothing stored).
+    pub events_abandoned: AtomicU64,
+    /// `record=true` answers not recorded because the decision log was at its quota.
+    pub decisions_refused: AtomicU64,
+    /// Audience downloads being written now (each holds a blocking thread).
+    pub streams_active: AtomicU64,
+    /// Downloads cut off because the client took nothing for `--write-timeout-secs`.
+    pub streams_timed_out: AtomicU64,
     /// Events applied to online state from the database at start or reload.
     pub events_replayed: AtomicU64,
     pub decisions_recorded: AtomicU64,
@@ -68,6 +78,13 @@ pub struct Metrics {
 pub struct EventsGauges {
     pub db_bytes: u64,
     pub online_customers: usize,
+    /// `--max-online-customers`.
+    pub online_limit: usize,
+    /// Events of new customers not kept in online state because it was full.
+    pub online_dropped: u64,
+    /// Decisions in the log, and `--max-decisions`.
+    pub decisions: u64,
+    pub decisions_limit: u64,
 }
 
 /// Index in [`ROUTES`] of a matched route template (`None`: no route matched).
@@ -168,12 +185,20 @@ impl Metrics {
              # HELP lattice_model_reloads_total Model reloads by outcome.\n\
              # TYPE lattice_model_reloads_total counter\n\
              lattice_model_reloads_total{{outcome=\"ok\"}} {}\n\
-             lattice_model_reloads_total{{outcome=\"refused\"}} {}",
+             lattice_model_reloads_total{{outcome=\"refused\"}} {}\n\
+             # HELP lattice_streams_active Streamed downloads being written (each holds a blocking thread).\n\
+             # TYPE lattice_streams_active gauge\n\
+             lattice_streams_active {}\n\
+             # HELP lattice_streams_timed_out_total Streamed downloads cut off because the client stopped reading.\n\
+             # TYPE lattice_streams_timed_out_total counter\n\
+             lattice_streams_timed_out_total {}",
             esc(model),
             esc(model_as_of),
             env!("CARGO_PKG_VERSION"),
             self.reloads_ok.load(Ordering::Relaxed),
             self.reloads_failed.load(Ordering::Relaxed),
+            self.streams_active.load(Ordering::Relaxed),
+            self.streams_timed_out.load(Ordering::Relaxed),
         );
         if let Some(g) = events {
             let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -184,6 +209,10 @@ impl Metrics {
                  lattice_events_total{{outcome=\"stored\"}} {}\n\
                  lattice_events_total{{outcome=\"duplicate\"}} {}\n\
                  lattice_events_total{{outcome=\"rejected\"}} {}\n\
+                 lattice_events_total{{outcome=\"conflict\"}} {}\n\
+                 # HELP lattice_events_abandoned_total Batches given up at their deadline before commit (nothing stored).\n\
+                 # TYPE lattice_events_abandoned_total counter\n\
+                 lattice_events_abandoned_total {}\n\
                  # HELP lattice_events_unavailable_total Batches refused because the events database could not take writes.\n\
                  # TYPE lattice_events_unavailable_total counter\n\
                  lattice_events_unavailable_total {}\n\
@@ -198,15 +227,37 @@ impl Metrics {
                  lattice_events_db_bytes {}\n\
                  # HELP lattice_online_customers Customers whose state events changed since the snapshot.\n\
                  # TYPE lattice_online_customers gauge\n\
-                 lattice_online_customers {}",
+                 lattice_online_customers {}\n\
+                 # HELP lattice_online_customers_limit Most customers online state keeps (--max-online-customers).\n\
+                 # TYPE lattice_online_customers_limit gauge\n\
+                 lattice_online_customers_limit {}\n\
+                 # HELP lattice_online_events_dropped_total Events of new customers not kept because online state was full (scored from the snapshot or cold start).\n\
+                 # TYPE lattice_online_events_dropped_total counter\n\
+                 lattice_online_events_dropped_total {}\n\
+                 # HELP lattice_decisions_stored Decisions in the decision log.\n\
+                 # TYPE lattice_decisions_stored gauge\n\
+                 lattice_decisions_stored {}\n\
+                 # HELP lattice_decisions_limit Most decisions the log keeps (--max-decisions).\n\
+                 # TYPE lattice_decisions_limit gauge\n\
+                 lattice_decisions_limit {}\n\
+                 # HELP lattice_decisions_refused_total record=true answers not recorded: the decision log was full.\n\
+                 # TYPE lattice_decisions_refused_total counter\n\
+                 lattice_decisions_refused_total {}",
                 n(&self.events_stored),
                 n(&self.events_duplicates),
                 n(&self.events_rejected),
+                n(&self.events_conflicts),
+                n(&self.events_abandoned),
                 n(&self.events_unavailable),
                 n(&self.events_replayed),
                 n(&self.decisions_recorded),
                 g.db_bytes,
                 g.online_customers,
+                g.online_limit,
+                g.online_dropped,
+                g.decisions,
+                g.decisions_limit,
+                n(&self.decisions_refused),
             );
         }
         out

@@ -16,6 +16,7 @@ use crate::metrics::EventsGauges;
 use crate::problem::Problem;
 use crate::state::AppState;
 use lattice_runtime::{Runtime, Scratch, send_channel};
+use std::sync::atomic::Ordering;
 
 /// Most ids (and inline records) in one `POST /v1/score`.
 pub const MAX_BATCH: usize = 10_000;
@@ -240,7 +241,14 @@ async fn decide_and_record(
     let stored = tokio::task::spawn_blocking(move || {
         let ev = st.0.events.as_ref()?;
         let mut store = ev.store.lock().unwrap_or_else(|p| p.into_inner());
+        // Checked and counted under the store's lock: concurrent requests cannot overshoot.
+        if ev.decisions.load(Ordering::Relaxed) >= ev.max_decisions {
+            return Some(Ok(false));
+        }
         let done = store.record_decision(&record);
+        if done.is_ok() {
+            ev.decisions.fetch_add(1, Ordering::Relaxed);
+        }
         // Under the store's lock: a reload replays the log and swaps before or after this,
         // so the decision's window is open in whichever model serves next.
         if done.is_ok()
@@ -259,7 +267,7 @@ async fn decide_and_record(
                 },
             );
         }
-        Some(done)
+        Some(done.map(|()| true))
     })
     .await
     .map_err(|e| Problem::internal("recording the decision", &e))?;
@@ -272,13 +280,27 @@ async fn decide_and_record(
             ));
         }
         Some(Err(e)) => return Err(crate::events::store_problem(&e)),
-        Some(Ok(())) => {}
+        Some(Ok(false)) => {
+            state
+                .0
+                .metrics
+                .decisions_refused
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "decision-quota",
+                "the decision log holds its quota of decisions (--max-decisions); this answer \
+                 was not recorded; ask without record=true, or have an operator export and \
+                 rotate the events database or raise the quota",
+            ));
+        }
+        Some(Ok(true)) => {}
     }
     state
         .0
         .metrics
         .decisions_recorded
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        .fetch_add(1, Ordering::Relaxed);
     let mut body = Vec::with_capacity(4096);
     body.extend_from_slice(b"{\"decision_id\":\"");
     body.extend_from_slice(decision_id.as_bytes());
@@ -431,7 +453,23 @@ fn inline_scores(m: &Runtime, k: usize, c: &InlineCustomer) -> Result<ScoresResp
             if !e.invalid.is_empty() {
                 detail.push_str(&format!(" non-finite features {:?}", e.invalid));
             }
-            Problem::unprocessable(&format!("customers[{k}].features"), detail)
+            if !e.out_of_range.is_empty() {
+                detail.push_str(&format!(
+                    " features outside their range: {}",
+                    e.out_of_range.join(", ")
+                ));
+            }
+            // The field: the one feature at fault when there is one.
+            let one = match (&e.missing[..], &e.invalid[..], &e.out_of_range[..]) {
+                ([m], [], []) | ([], [m], []) => Some(m.as_str()),
+                ([], [], [r]) => r.split(' ').next(),
+                _ => None,
+            };
+            let field = match one {
+                Some(name) => format!("customers[{k}].features.{name}"),
+                None => format!("customers[{k}].features"),
+            };
+            Problem::unprocessable(&field, detail)
         })?;
     if let Some(extra) = c
         .features
@@ -539,14 +577,20 @@ pub async fn models(_: Scoped<SCORE>, State(state): State<AppState>) -> Json<Mod
     request_body(content = ReloadRequest, description = "Optional: another model directory"),
     responses(
         (status = 200, body = ReloadResponse),
-        (status = 422, description = "The new model was refused; the old one keeps serving", body = Problem),
-        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, description = "The new model was refused; the old one keeps serving", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A path outside the reload roots, or a key without the admin scope", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another reload is running; nothing changed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Abandoned at the deadline; nothing changed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 pub async fn reload(
     _: Scoped<ADMIN>,
     State(state): State<AppState>,
+    axum::Extension(crate::deadline::RequestTimeout(timeout)): axum::Extension<
+        crate::deadline::RequestTimeout,
+    >,
     body: axum::body::Bytes,
 ) -> Result<Json<ReloadResponse>, Problem> {
     // The body is optional: empty means "reload what is served".
@@ -562,7 +606,11 @@ pub async fn reload(
         })?
     };
     let m = state
-        .reload(req.model.map(Into::into), req.actions.map(Into::into))
+        .reload(
+            req.model.map(Into::into),
+            req.actions.map(Into::into),
+            Some(timeout),
+        )
         .await?;
     Ok(Json(ReloadResponse {
         reloaded: true,
@@ -593,6 +641,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let events = state.0.events.as_ref().map(|e| EventsGauges {
         db_bytes: lattice_events::store::db_bytes(&e.path),
         online_customers: m.online.len(),
+        online_limit: m.online.limit(),
+        online_dropped: m.online.dropped(),
+        decisions: e.decisions.load(Ordering::Relaxed),
+        decisions_limit: e.max_decisions,
     });
     let body = state
         .0

@@ -1,7 +1,7 @@
 //! What every request shares: the model behind an atomic pointer (swapped whole on reload, so
 //! in-flight requests finish on the model they started with), the keys, the metrics.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -11,6 +11,7 @@ use lattice_events::{EventStore, StoreError};
 use lattice_runtime::{LoadedModel, Runtime};
 
 use crate::auth::ApiKeys;
+use crate::deadline::{AbandonOnDrop, CommitGate};
 use crate::error::ReloadError;
 use crate::metrics::Metrics;
 
@@ -21,6 +22,31 @@ pub struct Events {
     pub store: std::sync::Mutex<EventStore>,
     pub apply: std::sync::Mutex<()>,
     pub path: PathBuf,
+    /// Decisions in the log, and the most it may hold (`record=true` has its own quota, so a
+    /// `score` key cannot fill the database the events need).
+    pub decisions: std::sync::atomic::AtomicU64,
+    pub max_decisions: u64,
+}
+
+/// Memory and disk bounds that hold whatever clients send.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Most customers in online state (`--max-online-customers`).
+    pub max_online_customers: usize,
+    /// Most decisions in the decision log (`--max-decisions`).
+    pub max_decisions: u64,
+}
+
+/// Default most decisions in the log (about 1 GB of SQLite at five actions each).
+pub const DEFAULT_MAX_DECISIONS: u64 = 1_000_000;
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            max_online_customers: lattice_runtime::DEFAULT_MAX_ONLINE_CUSTOMERS,
+            max_decisions: DEFAULT_MAX_DECISIONS,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -33,13 +59,18 @@ pub struct Shared {
     pub metrics: Metrics,
     /// `None`: the server takes no events (in-process tests of the read routes).
     pub events: Option<Events>,
-    /// Reloads run one at a time; requests never wait for them.
-    reload: tokio::sync::Mutex<()>,
+    pub bounds: Bounds,
+    /// Reloads run one at a time: a second one while one runs is answered 409 at once. The
+    /// guard travels with the loading thread, so a reload abandoned at its deadline still
+    /// holds it until that thread is done.
+    reload: Arc<tokio::sync::Mutex<()>>,
+    /// Directories `POST /v1/admin/reload` may read from (canonical paths).
+    reload_roots: std::sync::RwLock<Vec<PathBuf>>,
 }
 
 impl AppState {
     pub fn new(model: LoadedModel, keys: ApiKeys) -> Self {
-        Self::build(Runtime::new(model), keys, None)
+        Self::build(Runtime::new(model), keys, None, Bounds::default())
     }
 
     /// A state that takes events into `store`, after replaying the stored events newer than
@@ -49,9 +80,20 @@ impl AppState {
         keys: ApiKeys,
         store: EventStore,
     ) -> Result<Self, StoreError> {
-        let runtime = Runtime::new(model);
+        Self::with_events_bounded(model, keys, store, Bounds::default())
+    }
+
+    /// [`AppState::with_events`] with explicit bounds.
+    pub fn with_events_bounded(
+        model: LoadedModel,
+        keys: ApiKeys,
+        store: EventStore,
+        bounds: Bounds,
+    ) -> Result<Self, StoreError> {
+        let runtime = Runtime::with_online_limit(model, bounds.max_online_customers);
         let replayed = runtime.replay(&store)?;
         let path = store.path().to_path_buf();
+        let decisions = store.decision_count()?;
         let state = Self::build(
             runtime,
             keys,
@@ -59,7 +101,10 @@ impl AppState {
                 store: std::sync::Mutex::new(store),
                 apply: std::sync::Mutex::new(()),
                 path,
+                decisions: decisions.into(),
+                max_decisions: bounds.max_decisions,
             }),
+            bounds,
         );
         state
             .0
@@ -75,14 +120,57 @@ impl AppState {
         Ok(state)
     }
 
-    fn build(runtime: Runtime, keys: ApiKeys, events: Option<Events>) -> Self {
+    fn build(runtime: Runtime, keys: ApiKeys, events: Option<Events>, bounds: Bounds) -> Self {
+        // Default roots: where the served model and catalog live (a retrain writes the next
+        // model beside the current one).
+        let roots = [Some(&runtime.dir), runtime.actions_override.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.canonicalize().ok()?.parent().map(Path::to_path_buf))
+            .collect();
         AppState(Arc::new(Shared {
             model: ArcSwap::from_pointee(runtime),
             keys,
             metrics: Metrics::default(),
             events,
-            reload: tokio::sync::Mutex::new(()),
+            bounds,
+            reload: Arc::new(tokio::sync::Mutex::new(())),
+            reload_roots: std::sync::RwLock::new(roots),
         }))
+    }
+
+    /// Confines `POST /v1/admin/reload` to these directories (`--reload-root`), instead of the
+    /// served model's and catalog's parent directories.
+    pub fn set_reload_roots(&self, roots: &[PathBuf]) -> std::io::Result<()> {
+        let canonical = roots
+            .iter()
+            .map(|r| {
+                r.canonicalize().map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("--reload-root {}: {e}", r.display()))
+                })
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        *self
+            .0
+            .reload_roots
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = canonical;
+        Ok(())
+    }
+
+    /// `path` resolved (symlinks and `..` included) if it exists under a reload root. The
+    /// same refusal whether it is missing or elsewhere: the API must not tell what exists on
+    /// the server's disk.
+    fn confine(&self, field: &'static str, path: &Path) -> Result<PathBuf, ReloadError> {
+        let roots = self
+            .0
+            .reload_roots
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        match path.canonicalize() {
+            Ok(p) if roots.iter().any(|r| p.starts_with(r)) => Ok(p),
+            _ => Err(ReloadError::OutsideRoots { field }),
+        }
     }
 
     /// The model (and its online state) for this request: a cheap, lock-free snapshot of the
@@ -92,21 +180,71 @@ impl AppState {
     }
 
     /// Loads `dir` (default: the served directory) off the async threads, verifies it, and
-    /// swaps it in. On error the old model keeps serving and the error says why.
+    /// swaps it in. On error the old model keeps serving and the error says why. A path given
+    /// must lie under the reload roots. With a `deadline`, a reload not swapped in by then is
+    /// abandoned (nothing changes) and answered [`ReloadError::Abandoned`].
     pub async fn reload(
         &self,
         dir: Option<PathBuf>,
         actions: Option<PathBuf>,
+        deadline: Option<std::time::Duration>,
     ) -> Result<Arc<Runtime>, ReloadError> {
-        let _one_at_a_time = self.0.reload.lock().await;
+        let result = self.reload_inner(dir, actions, deadline).await;
+        match &result {
+            Ok(m) => {
+                self.0.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(model = %m.manifest.name, as_of = %m.manifest.as_of, "model reloaded");
+            }
+            Err(e) => {
+                self.0
+                    .metrics
+                    .reloads_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                match e {
+                    ReloadError::Replay(_) | ReloadError::Task(_) => {
+                        tracing::error!(error = %e, "reload failed; the previous model keeps serving")
+                    }
+                    _ => {
+                        tracing::warn!(error = %e, "reload refused; the previous model keeps serving")
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    async fn reload_inner(
+        &self,
+        dir: Option<PathBuf>,
+        actions: Option<PathBuf>,
+        deadline: Option<std::time::Duration>,
+    ) -> Result<Arc<Runtime>, ReloadError> {
+        let one_at_a_time = self
+            .0
+            .reload
+            .clone()
+            .try_lock_owned()
+            .map_err(|_| ReloadError::Busy)?;
+        let dir = dir.map(|d| self.confine("model", &d)).transpose()?;
+        let actions = actions.map(|a| self.confine("actions", &a)).transpose()?;
         let current = self.model();
         let dir = dir.unwrap_or_else(|| current.dir.clone());
         let actions = actions.or_else(|| current.actions_override.clone());
         drop(current);
         let shared = self.0.clone();
-        let loaded: Result<Arc<Runtime>, ReloadError> = tokio::task::spawn_blocking(move || {
-            let m = Arc::new(Runtime::load(&dir, actions.as_deref())?);
+        let gate = Arc::new(CommitGate::default());
+        let _abandon = AbandonOnDrop(gate.clone());
+        let g = gate.clone();
+        let mut task = tokio::task::spawn_blocking(move || {
+            let _one_at_a_time = one_at_a_time;
+            let m = Arc::new(Runtime::with_online_limit(
+                LoadedModel::load(&dir, actions.as_deref())?,
+                shared.bounds.max_online_customers,
+            ));
             let Some(events) = &shared.events else {
+                if !g.proceed(true) {
+                    return Err(ReloadError::Abandoned);
+                }
                 shared.model.store(m.clone());
                 return Ok(m);
             };
@@ -115,6 +253,10 @@ impl AppState {
             let store = events.store.lock().unwrap_or_else(|p| p.into_inner());
             let applying = events.apply.lock().unwrap_or_else(|p| p.into_inner());
             let n = m.replay(&store).map_err(ReloadError::Replay)?;
+            // The swap happens only if the request has not been answered 503 already.
+            if !g.proceed(true) {
+                return Err(ReloadError::Abandoned);
+            }
             shared.model.store(m.clone());
             drop((applying, store));
             shared
@@ -122,30 +264,19 @@ impl AppState {
                 .events_replayed
                 .fetch_add(n, Ordering::Relaxed);
             Ok(m)
-        })
-        .await
-        .unwrap_or_else(|e| Err(ReloadError::Task(e)));
-        match loaded {
-            Ok(m) => {
-                self.0.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(model = %m.manifest.name, as_of = %m.manifest.as_of, "model reloaded");
-                Ok(m)
-            }
-            Err(e) => {
-                self.0
-                    .metrics
-                    .reloads_failed
-                    .fetch_add(1, Ordering::Relaxed);
-                match &e {
-                    ReloadError::Refused(_) => {
-                        tracing::warn!(error = %e, "reload refused; the previous model keeps serving")
+        });
+        let joined = match deadline {
+            None => task.await,
+            Some(d) => tokio::select! {
+                r = &mut task => r,
+                _ = tokio::time::sleep(d) => {
+                    if gate.abandon() {
+                        return Err(ReloadError::Abandoned);
                     }
-                    _ => {
-                        tracing::error!(error = %e, "reload failed; the previous model keeps serving")
-                    }
+                    task.await
                 }
-                Err(e)
-            }
-        }
+            },
+        };
+        joined.unwrap_or_else(|e| Err(ReloadError::Task(e)))
     }
 }

@@ -33,10 +33,10 @@ fn a_retried_batch_is_a_no_op_and_everything_survives_a_reopen() {
     let mut applied = Vec::new();
     {
         let mut s = EventStore::open(&path, None).unwrap();
-        let first = s.append(&batch, T, &mut applied).unwrap();
+        let first = s.append(&batch, T, &mut applied, &|_| true).unwrap();
         assert_eq!((first.stored, first.duplicates), (3, 0));
         assert_eq!(applied, [true, true, true]);
-        let retry = s.append(&batch, T, &mut applied).unwrap();
+        let retry = s.append(&batch, T, &mut applied, &|_| true).unwrap();
         // Events without an id cannot be recognised: only the two with ids are skipped.
         assert_eq!((retry.stored, retry.duplicates), (1, 2));
         assert_eq!(applied, [false, false, true]);
@@ -64,7 +64,7 @@ fn a_full_database_refuses_the_batch_as_unavailable_and_keeps_what_it_had() {
                 ..event("c", i, "view", None)
             })
             .collect();
-        match s.append(&batch, T, &mut applied) {
+        match s.append(&batch, T, &mut applied, &|_| true) {
             Ok(a) => acknowledged += a.stored,
             Err(e) => break e,
         }
@@ -128,7 +128,7 @@ fn a_later_contact_and_redemption_close_the_decisions_loop_and_export_validates(
             ..event("b", 200, "contact", None)
         },
     ];
-    s.append(&batch, T, &mut applied).unwrap();
+    s.append(&batch, T, &mut applied, &|_| true).unwrap();
     let d = s.decision("d1").unwrap().unwrap();
     assert_eq!(d.actions[0].contacted_us, Some(T + 100));
     assert_eq!(d.actions[0].redeemed_us, Some(T + 500));
@@ -140,7 +140,7 @@ fn a_later_contact_and_redemption_close_the_decisions_loop_and_export_validates(
     );
 
     let out = dir.path().join("export");
-    let done = export(&path, &out).unwrap();
+    let done = export(&path, &out, false).unwrap();
     assert_eq!((done.events, done.decisions, done.decision_rows), (4, 1, 2));
     let v = validate_dir(&out, &ValidateOptions::default());
     assert!(v.is_ok(), "{:?}", v.issues);

@@ -23,6 +23,7 @@ fn serving_snapshot_round_trip() {
         as_of_us: None,
         backtest: false,
         report: None,
+        force: false,
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(train(&data, &out, &opts)).unwrap();

@@ -296,7 +296,7 @@ async fn batch_scores_by_id_and_inline() {
     )
     .await;
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "recency_days");
-    assert_eq!(r.2["field"], "customers[0].features");
+    assert_eq!(r.2["field"], "customers[0].features.recency_days");
     let mut extra = features.clone();
     extra.insert("shoe_size".into(), json!(42));
     let body = json!({"customers": [{"customer_id": "x", "features": extra}]});
@@ -527,6 +527,7 @@ async fn reload_swaps_good_models_and_refuses_bad_ones() {
 
     // A tampered copy is refused, and the old model keeps serving.
     let dir = tempfile::tempdir().unwrap();
+    state.set_reload_roots(&[dir.path().to_path_buf()]).unwrap();
     let bad = dir.path().join("bad");
     copy_dir(&demo(), &bad);
     std::fs::write(bad.join("weights.json"), "{}").unwrap();

@@ -101,6 +101,7 @@ async fn features_after_posting_the_events_of_t1_to_t2_equal_training_at_t2() {
         backtest: false,
         config: lattice_models::pipeline::TrainConfig::default(),
         report: None,
+        force: false,
     };
     train(&sample(), &model_dir, &opts).await.unwrap();
 

@@ -56,16 +56,16 @@ async fn requests_keep_succeeding_during_reloads() {
         }));
     }
     for _ in 0..4 {
-        state.reload(None, None).await.unwrap();
+        state.reload(None, None, None).await.unwrap();
     }
     // A refused reload in the middle changes nothing for the clients either.
     assert!(
         state
-            .reload(Some("/nonexistent".into()), None)
+            .reload(Some("/nonexistent".into()), None, None)
             .await
             .is_err()
     );
-    state.reload(None, None).await.unwrap();
+    state.reload(None, None, None).await.unwrap();
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.await.unwrap();

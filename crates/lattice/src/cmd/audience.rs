@@ -11,6 +11,7 @@ use lattice_audience::{
     Audience, AudienceRequest, FieldError, Filters, Format, HoldoutSpec, SizeSpec, TargetSpec,
     select, write,
 };
+use lattice_data::output::{OutputFile, TABLE_FILE, check_file};
 use lattice_runtime::LoadedModel;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -90,9 +91,13 @@ pub struct Args {
     /// Write only the first N rows.
     #[arg(long)]
     preview: Option<usize>,
-    /// Output file (.csv, .parquet or .json).
+    /// Output file (.csv, .parquet or .json; an earlier output is replaced, anything else is
+    /// refused without --force).
     #[arg(long)]
     out: PathBuf,
+    /// Replace --out even when it does not look like an earlier output.
+    #[arg(long)]
+    force: bool,
     /// Output format (default: from the file's extension).
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
@@ -183,6 +188,7 @@ fn withdrawn_consent(
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let format = args.format()?;
+    check_file(&args.out, TABLE_FILE, args.force)?;
     let req = args.request()?;
     if args.include_holdout && args.holdout.is_none() {
         anyhow::bail!("--include-holdout needs --holdout SHARE");
@@ -198,11 +204,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let audience = select(&m.audience_source(&withdrawn), &plan);
     let selected = started.elapsed();
 
-    let tmp = args
-        .out
-        .with_extension(format!("{}.tmp", format.extension()));
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let file = OutputFile::create(&args.out, TABLE_FILE, args.force)?;
+    let tmp = file.tmp_path().to_path_buf();
     let mut w = write(
         &audience,
         m.audience_source(&withdrawn),
@@ -211,9 +214,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )
     .with_context(|| format!("writing {}", tmp.display()))?;
     w.flush()?;
-    drop(w);
-    std::fs::rename(&tmp, &args.out)
-        .with_context(|| format!("renaming to {}", args.out.display()))?;
+    w.into_inner().map_err(|e| e.into_error())?.commit()?;
     print_summary(&audience, &args.out, selected);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,8 +1,12 @@
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use lattice_catalog::settings::Settings;
+use lattice_data::output::{
+    FEATURE_DUMP_DIR, OutputDir, OutputFile, REPORT_FILE, check_dir, check_file,
+};
 use lattice_features::{History, load_profiles};
 use lattice_models::dump::write_backtest_features;
 use lattice_models::pipeline::{TrainConfig, backtest};
@@ -26,6 +30,9 @@ pub struct Args {
     /// DIR/meta.json, for `scripts/baselines.py`.
     #[arg(long, value_name = "DIR")]
     dump_features: Option<PathBuf>,
+    /// Replace --out and --dump-features even when they are not earlier outputs.
+    #[arg(long)]
+    force: bool,
 }
 
 fn f(v: Option<f64>) -> String {
@@ -33,6 +40,13 @@ fn f(v: Option<f64>) -> String {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Refuse before the backtest, not after it.
+    if let Some(out) = &args.out {
+        check_file(out, REPORT_FILE, args.force)?;
+    }
+    if let Some(dir) = &args.dump_features {
+        check_dir(dir, FEATURE_DUMP_DIR, args.force)?;
+    }
     let settings = Settings::load_or_default(&args.data.join("lattice.toml"))?;
     let cfg = TrainConfig {
         horizon_days: args.horizon_days,
@@ -45,11 +59,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let profiles = load_profiles(&args.data)?;
         let (fitted, report) = backtest(&history, &profiles, &settings, &cfg, None).await?;
         let dump = match &args.dump_features {
-            Some(dir) => Some(
-                write_backtest_features(dir, &history, &profiles, &fitted)
+            Some(dir) => {
+                let output = OutputDir::create(dir, FEATURE_DUMP_DIR, args.force)?;
+                let meta = write_backtest_features(output.path(), &history, &profiles, &fitted)
                     .await
-                    .with_context(|| format!("writing the feature dump to {}", dir.display()))?,
-            ),
+                    .with_context(|| format!("writing the feature dump to {}", dir.display()))?;
+                output.commit()?;
+                Some(meta)
+            }
             None => None,
         };
         anyhow::Ok((report, dump))
@@ -129,8 +146,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(out) = &args.out {
-        std::fs::write(out, serde_json::to_string_pretty(&report)?)
+        let mut file = OutputFile::create(out, REPORT_FILE, args.force)?;
+        file.write_all(serde_json::to_string_pretty(&report)?.as_bytes())
             .with_context(|| format!("writing {}", out.display()))?;
+        file.commit()?;
         println!("report written to {}", out.display());
     }
     if let (Some(dir), Some(meta)) = (&args.dump_features, &dump) {

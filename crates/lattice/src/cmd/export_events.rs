@@ -13,10 +13,13 @@ pub struct Args {
     /// Directory to write events.parquet and decisions.parquet into.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace --out even when it is not an earlier export.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let done = lattice_events::export(&args.db, &args.out)
+    let done = lattice_events::export(&args.db, &args.out, args.force)
         .with_context(|| format!("exporting {}", args.db.display()))?;
     println!(
         "wrote {} events to {} and {} decisions ({} ranked actions) to {}",

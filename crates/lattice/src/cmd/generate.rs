@@ -11,15 +11,20 @@ pub struct Args {
     /// Random seed; the same seed gives the same files.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Output data directory.
+    /// Output data directory (an earlier generated one is replaced; anything else is refused
+    /// without --force).
     #[arg(long)]
     out: PathBuf,
+    /// Replace --out even when it is not a generated data directory.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = GenerateOptions {
         customers: args.customers,
         seed: args.seed,
+        force: args.force,
         ..Default::default()
     };
     let s = generate(&opts, &args.out)?;

@@ -52,6 +52,7 @@ fn ensure_model(args: &Args) -> anyhow::Result<()> {
         as_of_us: None,
         backtest: true,
         report: Some(lattice_report::render),
+        force: false,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(train(&args.data, &args.model, &opts))?;
@@ -99,10 +100,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         api_keys: None,
         log_json: false,
         max_body_mib: 32,
-        timeout_secs: 10,
+        timeout_secs: 10.0,
+        write_timeout_secs: 30.0,
         concurrency: 1024,
         events_db: None,
         events_max_mib: None,
+        insecure_open: false,
+        reload_root: Vec::new(),
+        max_online_customers: lattice_runtime::DEFAULT_MAX_ONLINE_CUSTOMERS,
+        max_decisions: lattice_serve::state::DEFAULT_MAX_DECISIONS,
     };
     super::serve::run_with(serve_args, keys, move |addr, m| {
         let id = example_customer(m);

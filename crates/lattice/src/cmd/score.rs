@@ -6,6 +6,7 @@ use anyhow::Context;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int32Type};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use lattice_data::output::{OutputFile, TABLE_FILE, check_file};
 use lattice_data::write::ParquetFile;
 use lattice_models::artifact::{SNAPSHOT, verify};
 use lattice_models::snapshot::is_score_column;
@@ -21,14 +22,19 @@ pub struct Args {
     /// Model directory written by `lattice train`.
     #[arg(long)]
     model: PathBuf,
-    /// Output file.
+    /// Output file (an earlier CSV/Parquet/JSON output is replaced; anything else is refused
+    /// without --force).
     #[arg(long)]
     out: PathBuf,
+    /// Replace --out even when it does not look like an earlier output.
+    #[arg(long)]
+    force: bool,
     #[arg(long, value_enum, default_value_t = Format::Parquet)]
     format: Format,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    check_file(&args.out, TABLE_FILE, args.force)?;
     let manifest = verify(&args.model)?;
     let path = args.model.join(SNAPSHOT);
     let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
@@ -61,9 +67,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Format::Csv => {
-            let f = std::fs::File::create(&args.out)
-                .with_context(|| format!("creating {}", args.out.display()))?;
-            let mut w = std::io::BufWriter::new(f);
+            let mut w =
+                std::io::BufWriter::new(OutputFile::create(&args.out, TABLE_FILE, args.force)?);
             let mut header = false;
             for batch in reader {
                 let batch = batch?;
@@ -80,7 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 rows += batch.num_rows();
                 write_csv(&mut w, &batch)?;
             }
-            w.flush()?;
+            w.into_inner().map_err(|e| e.into_error())?.commit()?;
         }
     }
     println!(

@@ -30,10 +30,15 @@ pub struct Args {
     /// Largest request body, in MiB.
     #[arg(long, default_value_t = 32)]
     pub max_body_mib: usize,
-    /// Requests that read a body (batch scores, in-context decisions, audiences, reload) and
-    /// take longer are answered 503.
-    #[arg(long, default_value_t = 10)]
-    pub timeout_secs: u64,
+    /// Requests that read a body (batch scores, in-context decisions, audiences, events,
+    /// reload) and take longer are answered 503; a 503 at the deadline means nothing was
+    /// stored or changed. Fractions allowed (0.5).
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout_secs: f64,
+    /// A streamed download (audiences) whose client takes no data for this long is cut off,
+    /// releasing its thread.
+    #[arg(long, default_value_t = 30.0)]
+    pub write_timeout_secs: f64,
     /// Requests in flight at once; more are answered 503 at once (retry shortly).
     #[arg(long, default_value_t = 1024)]
     pub concurrency: usize,
@@ -44,6 +49,20 @@ pub struct Args {
     /// Refuse event writes (503) once the events database reaches this size, in MiB.
     #[arg(long)]
     pub events_max_mib: Option<u64>,
+    /// Serve a non-loopback --addr with no API keys, every endpoint open to the network.
+    #[arg(long)]
+    pub insecure_open: bool,
+    /// A directory POST /v1/admin/reload may load models and catalogs from (repeatable).
+    /// Default: the parent directories of --model and --actions.
+    #[arg(long)]
+    pub reload_root: Vec<PathBuf>,
+    /// Most customers kept in online state; events of further new customers are stored but
+    /// not applied (they are answered from the snapshot or cold start; see /metrics).
+    #[arg(long, default_value_t = lattice_runtime::DEFAULT_MAX_ONLINE_CUSTOMERS)]
+    pub max_online_customers: usize,
+    /// Most decisions in the decision log (record=true); past it, record=true answers 429.
+    #[arg(long, default_value_t = lattice_serve::state::DEFAULT_MAX_DECISIONS)]
+    pub max_decisions: u64,
 }
 
 /// Where the events database goes: `--events-db`, else `runs/<model name>/events.db`. Refused
@@ -106,6 +125,13 @@ pub fn keys(file: Option<&PathBuf>) -> anyhow::Result<ApiKeys> {
     Ok(keys)
 }
 
+fn secs(flag: &str, v: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| !d.is_zero() && v <= 86_400.0)
+        .with_context(|| format!("{flag} {v}: expected a number of seconds above 0, at most 86400"))
+}
+
 pub fn run_with(
     args: Args,
     keys: ApiKeys,
@@ -120,11 +146,18 @@ pub fn run_with(
         keys,
         limits: Limits {
             body_bytes: args.max_body_mib * 1024 * 1024,
-            timeout: std::time::Duration::from_secs(args.timeout_secs),
+            timeout: secs("--timeout-secs", args.timeout_secs)?,
+            write_timeout: secs("--write-timeout-secs", args.write_timeout_secs)?,
             concurrency: args.concurrency,
         },
         events_db: Some(events_db),
         events_max_bytes: args.events_max_mib.map(|m| m * 1024 * 1024),
+        insecure_open: args.insecure_open,
+        reload_roots: args.reload_root,
+        bounds: lattice_serve::state::Bounds {
+            max_online_customers: args.max_online_customers,
+            max_decisions: args.max_decisions,
+        },
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(serve(opts, on_ready))

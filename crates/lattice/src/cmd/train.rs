@@ -11,9 +11,13 @@ pub struct Args {
     /// Data directory (see docs/data-contract.md).
     #[arg(long)]
     data: PathBuf,
-    /// Model directory to write, e.g. models/NAME (replaced atomically if it exists).
+    /// Model directory to write, e.g. models/NAME (an existing model directory is replaced
+    /// atomically; anything else is refused without --force).
     #[arg(long)]
     out: PathBuf,
+    /// Replace --out even when it is not a model directory.
+    #[arg(long)]
+    force: bool,
     /// Fit with data up to this instant (YYYY-MM-DD = end of that day UTC); default: the end of
     /// the data.
     #[arg(long, value_parser = super::parse_instant)]
@@ -45,6 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         as_of_us: args.as_of.map(|t| t.timestamp_micros()),
         backtest: !args.no_backtest,
         report: Some(lattice_report::render),
+        force: args.force,
     };
     let started = Instant::now();
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;

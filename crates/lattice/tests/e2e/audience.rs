@@ -162,7 +162,9 @@ fn an_unsubscribe_the_server_stored_keeps_the_customer_out_of_the_file() {
         channel: Some("email".into()),
         ..Default::default()
     };
-    store.append(&[unsubscribe], 0, &mut Vec::new()).unwrap();
+    store
+        .append(&[unsubscribe], 0, &mut Vec::new(), &|_| true)
+        .unwrap();
     drop(store);
     let after = pull(&dir.path().join("b.csv"), Some(&db));
     assert!(

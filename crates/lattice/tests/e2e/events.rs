@@ -17,8 +17,11 @@ use common::{serve_demo, signal, try_request};
 const KEY: &str = "events-e2e";
 const BATCH: usize = 50;
 
+/// Batch `n`, the same every time it is built (a retry resends identical events: an id reused
+/// with other content would be a conflict).
 fn batch(n: usize) -> String {
-    batch_at(n, &chrono::Utc::now().to_rfc3339())
+    static TS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    batch_at(n, TS.get_or_init(|| chrono::Utc::now().to_rfc3339()))
 }
 
 fn batch_at(n: usize, ts: &str) -> String {

@@ -9,5 +9,7 @@ mod browser;
 mod cli;
 mod common;
 mod events;
+mod hardening;
+mod outputs;
 mod serve;
 mod simulate;
