@@ -39,6 +39,34 @@ struct State {
     awaiting: Vec<Outcome>,
 }
 
+/// One action × segment cell with closed decisions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellPerformance {
+    pub segment: String,
+    pub decisions: u64,
+    pub responses: u64,
+    /// The prior's centre: the mean static propensity of those decisions.
+    pub prior: f64,
+    /// Posterior mean and 95% interval.
+    pub rate: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// One action's closed decisions, all segments together and per segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionPerformance {
+    pub index: usize,
+    pub decisions: u64,
+    pub responses: u64,
+    /// responses / decisions and a 95% interval from Beta(1 + responses, 1 + non-responses);
+    /// `None` without closed decisions.
+    pub rate: Option<(f64, f64, f64)>,
+    /// rate × value − cost.
+    pub value_per_decision: Option<f64>,
+    pub segments: Vec<CellPerformance>,
+}
+
 /// A recorded decision whose first action the chooser picked.
 #[derive(Debug, Clone, Copy)]
 pub struct Recorded<'a> {
@@ -230,6 +258,61 @@ impl Learning {
     pub fn snapshot(&self) -> (Posteriors, usize) {
         let s = self.lock();
         (s.posteriors.clone(), s.open.len())
+    }
+
+    /// Per action (catalog order): closed decisions and responses, pooled and per segment,
+    /// after closing the windows that ended by `now`.
+    pub fn performance(
+        &self,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+    ) -> (Vec<ActionPerformance>, usize) {
+        self.close_until(now);
+        let (posteriors, open) = self.snapshot();
+        let actions = catalog
+            .actions()
+            .map(|a| {
+                let mut segments = Vec::new();
+                let (mut n, mut r) = (0u64, 0u64);
+                for s in 0..self.segments.len() {
+                    let seg = Segment(s);
+                    let Some(cell) = posteriors.cell(a.index, seg).filter(|c| c.contacts > 0)
+                    else {
+                        continue;
+                    };
+                    let post = cell.posterior(0.5);
+                    let (low, high) = post.interval(0.95);
+                    n += cell.contacts;
+                    r += cell.responses;
+                    segments.push(CellPerformance {
+                        segment: self.segments.name(seg),
+                        decisions: cell.contacts,
+                        responses: cell.responses,
+                        prior: cell.prior_mean(0.5),
+                        rate: post.mean(),
+                        low,
+                        high,
+                    });
+                }
+                let rate = (n > 0).then(|| {
+                    let (low, high) = lattice_learn::Beta {
+                        alpha: 1.0 + r as f64,
+                        beta: 1.0 + (n - r) as f64,
+                    }
+                    .interval(0.95);
+                    (r as f64 / n as f64, low, high)
+                });
+                ActionPerformance {
+                    index: a.index,
+                    decisions: n,
+                    responses: r,
+                    rate,
+                    value_per_decision: rate.map(|(p, ..)| p * a.value - a.cost),
+                    segments,
+                }
+            })
+            .collect();
+        (actions, open)
     }
 
     /// Rebuilds the state from the decision log and the stored events: every recorded decision

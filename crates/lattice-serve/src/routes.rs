@@ -623,40 +623,12 @@ pub async fn performance(
     State(state): State<AppState>,
 ) -> Result<Json<PerformanceDoc>, Problem> {
     let m = state.model();
-    m.learning.close_until(Utc::now());
-    let (posteriors, open) = m.learning.snapshot();
-    let segments = &m.learning.segments;
-    let actions = m
-        .catalog
-        .actions()
-        .map(|a| {
-            let mut cells = Vec::new();
-            let (mut n, mut r) = (0u64, 0u64);
-            for s in 0..segments.len() {
-                let seg = lattice_runtime::learn::Segment(s);
-                let Some(cell) = posteriors.cell(a.index, seg).filter(|c| c.contacts > 0) else {
-                    continue;
-                };
-                let post = cell.posterior(0.5);
-                let (low, high) = post.interval(0.95);
-                n += cell.contacts;
-                r += cell.responses;
-                cells.push(CellDoc {
-                    segment: segments.name(seg),
-                    decisions: cell.contacts,
-                    responses: cell.responses,
-                    prior: cell.prior_mean(0.5),
-                    rate: post.mean(),
-                    rate_low: low,
-                    rate_high: high,
-                });
-            }
-            let pooled = (n > 0).then(|| lattice_runtime::learn::Beta {
-                alpha: 1.0 + r as f64,
-                beta: 1.0 + (n - r) as f64,
-            });
-            let rate = (n > 0).then(|| r as f64 / n as f64);
-            let interval = pooled.map(|b| b.interval(0.95));
+    let (perf, open) = m.learning.performance(&m.catalog, Utc::now());
+    let infos: Vec<_> = m.catalog.actions().collect();
+    let actions = perf
+        .into_iter()
+        .map(|p| {
+            let a = &infos[p.index];
             ActionPerformanceDoc {
                 id: a.id.to_owned(),
                 name: a.name.to_owned(),
@@ -667,13 +639,25 @@ pub async fn performance(
                     event: a.response.event.as_str().to_owned(),
                     window_days: a.response.window_days,
                 },
-                decisions: n,
-                responses: r,
-                response_rate: rate,
-                response_rate_low: interval.map(|i| i.0),
-                response_rate_high: interval.map(|i| i.1),
-                value_per_decision: rate.map(|p| p * a.value - a.cost),
-                segments: cells,
+                decisions: p.decisions,
+                responses: p.responses,
+                response_rate: p.rate.map(|r| r.0),
+                response_rate_low: p.rate.map(|r| r.1),
+                response_rate_high: p.rate.map(|r| r.2),
+                value_per_decision: p.value_per_decision,
+                segments: p
+                    .segments
+                    .into_iter()
+                    .map(|c| CellDoc {
+                        segment: c.segment,
+                        decisions: c.decisions,
+                        responses: c.responses,
+                        prior: c.prior,
+                        rate: c.rate,
+                        rate_low: c.low,
+                        rate_high: c.high,
+                    })
+                    .collect(),
             }
         })
         .collect();

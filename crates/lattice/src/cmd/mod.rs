@@ -4,6 +4,8 @@ pub mod export_events;
 pub mod features;
 pub mod generate;
 pub mod import;
+pub mod performance;
+pub mod policy_eval;
 pub mod progress;
 pub mod quickstart;
 pub mod score;

@@ -9,5 +9,6 @@ mod browser;
 mod cli;
 mod common;
 mod events;
+mod learning;
 mod serve;
 mod simulate;
