@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use lattice_catalog::settings::Settings;
 use lattice_decide::{Catalog, Context, Customer, RankOptions};
 use lattice_events::{EventStore, StoreError};
+use lattice_learn::thompson::{choose_with_shares, thompson_shares};
 use lattice_learn::{
     Arm, Attributor, Contacted, Event, EventKind, Holdouts, Outcome, Posteriors, Segment, Segments,
     choose,
@@ -37,6 +38,10 @@ struct State {
     /// Responded decisions waiting for their window to end before they count (counting them
     /// earlier than the non-responses would inflate recent cells).
     awaiting: Vec<Outcome>,
+    /// Thompson win shares per (segment, eligible actions), valid until a posterior changes:
+    /// decisions over the same posteriors share one exact probability, so one 1,000-draw
+    /// estimate serves them (2 ms for 30 actions, against microseconds for the decisive draw).
+    shares: HashMap<(Segment, Vec<usize>), Vec<f64>>,
 }
 
 /// One action × segment cell with closed decisions.
@@ -104,6 +109,7 @@ impl Learning {
                 attributor: Attributor::new(),
                 open: HashMap::new(),
                 awaiting: Vec::new(),
+                shares: HashMap::new(),
             }),
             segments,
             holdouts,
@@ -174,9 +180,10 @@ impl Learning {
             })
             .collect();
         let infos: Vec<_> = catalog.actions().collect();
-        let arms: Vec<Arm<'_>> = {
+        let key = (segment, eligible.iter().map(|e| e.0).collect::<Vec<_>>());
+        let (arms, settled, cached): (Vec<Arm<'_>>, bool, Option<Vec<f64>>) = {
             let s = self.lock();
-            eligible
+            let arms = eligible
                 .iter()
                 .map(|&(a, p)| Arm {
                     id: infos[a].id,
@@ -185,10 +192,30 @@ impl Learning {
                     weight: infos[a].weight,
                     cost: infos[a].cost,
                 })
-                .collect()
+                .collect();
+            // Once every eligible cell has counted decisions its posterior no longer depends
+            // on the customer's own static propensity: the key says it all.
+            let settled = eligible.iter().all(|&(a, _)| {
+                s.posteriors
+                    .cell(a, segment)
+                    .is_some_and(|c| c.contacts > 0)
+            });
+            let cached = settled.then(|| s.shares.get(&key).cloned()).flatten();
+            (arms, settled, cached)
         };
         let mut propensities = vec![None; infos.len()];
-        let Some(choice) = choose(&arms, decision_id, self.explore) else {
+        let exploring = self.explore > 0.0 && arms.len() > 1;
+        let choice = match (exploring && settled, cached) {
+            (true, Some(shares)) => choose_with_shares(&arms, decision_id, self.explore, &shares),
+            (true, None) => {
+                let shares = thompson_shares(&arms, decision_id);
+                let choice = choose_with_shares(&arms, decision_id, self.explore, &shares);
+                self.lock().shares.insert(key, shares);
+                choice
+            }
+            _ => choose(&arms, decision_id, self.explore),
+        };
+        let Some(choice) = choice else {
             return Chosen {
                 propensities,
                 action: None,
@@ -386,6 +413,10 @@ fn close(s: &mut State, now: DateTime<Utc>) {
         .partition(|o| o.decision.closes_at() <= now);
     s.awaiting = later;
     done.extend(due);
+    if !done.is_empty() {
+        // Posteriors are about to change: cached Thompson shares no longer hold.
+        s.shares.clear();
+    }
     for o in done {
         if let Some((segment, prior)) = s.open.remove(&o.decision.decision_id) {
             s.posteriors

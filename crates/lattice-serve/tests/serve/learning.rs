@@ -182,11 +182,33 @@ async fn decisions_learn_from_responses_and_survive_a_restart() {
         assert!(!a["segments"].as_array().unwrap().is_empty());
     }
 
+    // Decisions over learned posteriors (the cells have counted decisions now) share one
+    // cached estimate of the Thompson probabilities; each still logs a valid probability.
+    for i in 1..=10 {
+        let (s, v) = call(
+            &app,
+            "POST",
+            &format!("/v1/customers/c{i:04}/next-best-actions"),
+            Some(json!({"record": true, "limit": 1})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if v["actions"].as_array().is_some_and(|a| !a.is_empty()) {
+            let id = v["decision_id"].as_str().unwrap();
+            let (_, logged) = call(&app, "GET", &format!("/v1/decisions/{id}"), None).await;
+            let p = logged["probability"].as_f64().unwrap();
+            assert!(p >= 0.001 && p <= 1.0, "{logged}");
+        }
+    }
+    let (_, perf) = call(&app, "GET", "/v1/actions/performance", None).await;
+    assert!(perf["open_decisions"].as_u64().unwrap() > 0, "{perf}");
+
     // A restart (a new server on the same store) rebuilds the same posteriors.
     drop(app);
     let again = app_at_restart(&db, &actions);
     let (_, perf2) = call(&again, "GET", "/v1/actions/performance", None).await;
     assert_eq!(perf2["actions"], perf["actions"]);
+    assert_eq!(perf2["open_decisions"], perf["open_decisions"]);
 }
 
 fn app_at_restart(db: &Path, actions: &Path) -> Router {
