@@ -197,7 +197,7 @@ async fn decisions_learn_from_responses_and_survive_a_restart() {
             let id = v["decision_id"].as_str().unwrap();
             let (_, logged) = call(&app, "GET", &format!("/v1/decisions/{id}"), None).await;
             let p = logged["probability"].as_f64().unwrap();
-            assert!(p >= 0.001 && p <= 1.0, "{logged}");
+            assert!((0.001..=1.0).contains(&p), "{logged}");
         }
     }
     let (_, perf) = call(&app, "GET", "/v1/actions/performance", None).await;
