@@ -661,6 +661,7 @@ pub fn run_policy(
                     let learned = Learned {
                         propensities: &props,
                         control: &[],
+                        observed: &[],
                     };
                     let ranked = rank_with(&world.catalog, &customer, &context, &options, &learned);
                     let top = ranked

@@ -90,6 +90,8 @@ pub struct Recorded<'a> {
 pub struct Chosen {
     /// The propensity each action is to be ranked with (`None`: the kind's).
     pub propensities: Vec<Option<f64>>,
+    /// (decisions, responses) of each action's cell, where it has counted any.
+    pub observed: Vec<Option<(u64, u64)>>,
     /// The action the chooser picked (catalog index), the probability it was picked with and
     /// its static propensity; `None` when no action was eligible.
     pub action: Option<(usize, f64, f64)>,
@@ -142,18 +144,19 @@ impl Learning {
             .control_for(customer_id, catalog.actions().map(|a| a.id))
     }
 
-    /// Posterior means of the cells that have counted a decision; `None` elsewhere (an
-    /// empty cell's mean is the kind's propensity itself).
-    pub fn means(&self, segment: Segment) -> Vec<Option<f64>> {
+    /// Posterior means of the cells that have counted a decision, and their (decisions,
+    /// responses); `None` elsewhere (an empty cell's mean is the kind's propensity itself).
+    pub fn means(&self, segment: Segment) -> (Vec<Option<f64>>, Vec<Option<(u64, u64)>>) {
         let s = self.lock();
         (0..s.posteriors.actions())
             .map(|a| {
-                s.posteriors
-                    .cell(a, segment)
-                    .filter(|c| c.contacts > 0)
-                    .map(|c| c.posterior(0.5).mean())
+                let cell = s.posteriors.cell(a, segment).filter(|c| c.contacts > 0);
+                (
+                    cell.map(|c| c.posterior(0.5).mean()),
+                    cell.map(|c| (c.contacts, c.responses)),
+                )
             })
-            .collect()
+            .unzip()
     }
 
     /// Chooses for a recorded decision: the eligible actions (every rule but the competition,
@@ -181,8 +184,16 @@ impl Learning {
             .collect();
         let infos: Vec<_> = catalog.actions().collect();
         let key = (segment, eligible.iter().map(|e| e.0).collect::<Vec<_>>());
+        let mut observed = vec![None; infos.len()];
         let (arms, settled, cached): (Vec<Arm<'_>>, bool, Option<Vec<f64>>) = {
             let s = self.lock();
+            for &(a, _) in &eligible {
+                observed[a] = s
+                    .posteriors
+                    .cell(a, segment)
+                    .filter(|c| c.contacts > 0)
+                    .map(|c| (c.contacts, c.responses));
+            }
             let arms = eligible
                 .iter()
                 .map(|&(a, p)| Arm {
@@ -218,6 +229,7 @@ impl Learning {
         let Some(choice) = choice else {
             return Chosen {
                 propensities,
+                observed,
                 action: None,
             };
         };
@@ -227,6 +239,7 @@ impl Learning {
         let (a, prior) = eligible[choice.arm];
         Chosen {
             propensities,
+            observed,
             action: Some((a, choice.probability, prior)),
         }
     }

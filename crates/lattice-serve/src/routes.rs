@@ -168,11 +168,12 @@ fn decide(
     with_customer(m, id, |c| {
         // What outcomes taught: posterior means where cells have closed decisions, and the
         // control groups the customer is in.
-        let propensities = m.learning.means(m.learning.segment(c));
+        let (propensities, observed) = m.learning.means(m.learning.segment(c));
         let control = m.learning.control(&m.catalog, id);
         let learned = Learned {
             propensities: &propensities,
             control: &control,
+            observed: &observed,
         };
         lattice_decide::rank_json_with(&m.catalog, c, context, options, &learned, &mut body)
     })?;
@@ -199,6 +200,7 @@ async fn decide_and_record(
         let learned = Learned {
             propensities: &chosen.propensities,
             control: &control,
+            observed: &chosen.observed,
         };
         let d = lattice_decide::rank_with(&m.catalog, c, context, options, &learned);
         (d, chosen.action, m.learning.segment(c))

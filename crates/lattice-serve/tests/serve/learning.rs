@@ -182,6 +182,24 @@ async fn decisions_learn_from_responses_and_survive_a_restart() {
         assert!(!a["segments"].as_array().unwrap().is_empty());
     }
 
+    // The first customer's own decision closed in its cell: ranking now serves the learned
+    // rate and says so.
+    let first = &decided[0].0;
+    let (_, v) = call(
+        &app,
+        "GET",
+        &format!("/v1/customers/{first}/next-best-actions?limit=10"),
+        None,
+    )
+    .await;
+    let observed = v["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["reasons"].as_array().unwrap().iter())
+        .any(|r| r.as_str().unwrap().starts_with("observed "));
+    assert!(observed, "{v}");
+
     // Decisions over learned posteriors (the cells have counted decisions now) share one
     // cached estimate of the Thompson probabilities; each still logs a valid probability.
     for i in 1..=10 {
