@@ -72,6 +72,9 @@ pub struct ActionPerformance {
     pub segments: Vec<CellPerformance>,
 }
 
+/// A cell's (closed decisions, responses), where it has counted any.
+pub type Observed = Option<(u64, u64)>;
+
 /// A recorded decision whose first action the chooser picked.
 #[derive(Debug, Clone, Copy)]
 pub struct Recorded<'a> {
@@ -91,7 +94,7 @@ pub struct Chosen {
     /// The propensity each action is to be ranked with (`None`: the kind's).
     pub propensities: Vec<Option<f64>>,
     /// (decisions, responses) of each action's cell, where it has counted any.
-    pub observed: Vec<Option<(u64, u64)>>,
+    pub observed: Vec<Observed>,
     /// The action the chooser picked (catalog index), the probability it was picked with and
     /// its static propensity; `None` when no action was eligible.
     pub action: Option<(usize, f64, f64)>,
@@ -146,7 +149,7 @@ impl Learning {
 
     /// Posterior means of the cells that have counted a decision, and their (decisions,
     /// responses); `None` elsewhere (an empty cell's mean is the kind's propensity itself).
-    pub fn means(&self, segment: Segment) -> (Vec<Option<f64>>, Vec<Option<(u64, u64)>>) {
+    pub fn means(&self, segment: Segment) -> (Vec<Option<f64>>, Vec<Observed>) {
         let s = self.lock();
         (0..s.posteriors.actions())
             .map(|a| {
