@@ -420,6 +420,14 @@ pub struct ActionPerformanceDoc {
     pub response_rate_high: Option<f64>,
     /// Value per decision: response rate × value − cost.
     pub value_per_decision: Option<f64>,
+    /// The control arm: recorded decisions whose customer was held out of this action when
+    /// it would have been chosen (greedily), and how many of them responded anyway.
+    pub control_decisions: u64,
+    pub control_responses: u64,
+    /// Response rate minus the control arm's, with a 95% interval (both arms needed).
+    pub lift: Option<f64>,
+    pub lift_low: Option<f64>,
+    pub lift_high: Option<f64>,
     /// Cells with at least one closed decision.
     pub segments: Vec<CellDoc>,
 }

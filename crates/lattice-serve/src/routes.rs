@@ -203,7 +203,7 @@ async fn decide_and_record(
             observed: &chosen.observed,
         };
         let d = lattice_decide::rank_with(&m.catalog, c, context, options, &learned);
-        (d, chosen.action, m.learning.segment(c))
+        (d, chosen, m.learning.segment(c))
     })?;
     // The chooser's pick is the first action unless ranking disagreed (a channel filled by
     // higher-ranked actions): then no probability is claimed.
@@ -212,15 +212,19 @@ async fn decide_and_record(
         .first()
         .and_then(|a| m.catalog.action(&a.id))
         .map(|a| a.index);
-    let logged = chosen.filter(|(a, ..)| Some(*a) == first);
+    let held_out = chosen.held_out;
+    let logged = chosen.action.filter(|(a, ..)| Some(*a) == first);
     let record = lattice_events::Decision {
         decision_id: decision_id.clone(),
         customer_id: id.to_string(),
         decided_us: context.now.timestamp_micros(),
         model: format!("{}@{}", m.manifest.name, m.manifest.as_of),
         probability: logged.map(|(_, p, _)| p),
-        segment: logged.map(|_| segment.0 as u32),
+        segment: (logged.is_some() || held_out.is_some()).then_some(segment.0 as u32),
         prior: logged.map(|(.., prior)| prior),
+        held_out: held_out
+            .and_then(|a| m.catalog.actions().nth(a))
+            .map(|a| a.id.to_owned()),
         actions: decision
             .actions
             .iter()
@@ -246,20 +250,23 @@ async fn decide_and_record(
         // Under the store's lock: a reload replays the log and swaps before or after this,
         // so the decision's window is open in whichever model serves next.
         if done.is_ok()
-            && let (Some((action, _, prior)), Some(segment)) = (logged, record.segment)
+            && let Some(segment) = record.segment
         {
             let m = st.model();
-            m.learning.opened(
-                &m.catalog,
-                lattice_runtime::Recorded {
-                    decision_id: &record.decision_id,
-                    customer_id: &record.customer_id,
-                    action,
-                    at: now,
-                    segment: lattice_runtime::learn::Segment(segment as usize),
-                    prior,
-                },
-            );
+            let recorded = |action, prior| lattice_runtime::Recorded {
+                decision_id: &record.decision_id,
+                customer_id: &record.customer_id,
+                action,
+                at: now,
+                segment: lattice_runtime::learn::Segment(segment as usize),
+                prior,
+            };
+            if let Some((action, _, prior)) = logged {
+                m.learning.opened(&m.catalog, recorded(action, prior));
+            }
+            if let Some(action) = held_out {
+                m.learning.opened_control(&m.catalog, recorded(action, 0.0));
+            }
         }
         Some(done)
     })
@@ -647,6 +654,11 @@ pub async fn performance(
                 response_rate_low: p.rate.map(|r| r.1),
                 response_rate_high: p.rate.map(|r| r.2),
                 value_per_decision: p.value_per_decision,
+                control_decisions: p.control.0,
+                control_responses: p.control.1,
+                lift: p.lift.map(|l| l.0),
+                lift_low: p.lift.map(|l| l.1),
+                lift_high: p.lift.map(|l| l.2),
                 segments: p
                     .segments
                     .into_iter()

@@ -265,3 +265,91 @@ async fn a_control_group_never_receives_a_promotional_action() {
         }
     }
 }
+
+#[tokio::test]
+async fn lift_against_the_customers_held_out_of_an_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, actions) = (
+        dir.path().join("events.db"),
+        dir.path().join("actions.toml"),
+    );
+    // No exploration; offer_a (the better one) holds out half its customers, who get offer_b.
+    let catalog = CATALOG
+        .replace("explore = 0.5", "explore = 0.0")
+        .replace(
+            "value = 20.0\ncost = 0.1\n",
+            "value = 20.0\nholdout = 0.5\n",
+        )
+        .replace("value = 19.0\ncost = 0.1\n", "value = 5.0\n");
+    std::fs::write(&actions, catalog).unwrap();
+    let app = app(&db, &actions);
+    let at = Utc::now() - Duration::days(10);
+    let (mut treated, mut control) = ((0u64, 0u64), (0u64, 0u64));
+    let mut purchases = Vec::new();
+    for i in 1..=80 {
+        let id = format!("c{i:04}");
+        let (s, v) = call(
+            &app,
+            "POST",
+            &format!("/v1/customers/{id}/next-best-actions"),
+            Some(json!({"record": true, "limit": 1, "context": {"now": rfc(at)}})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let Some(first) = v["actions"].as_array().and_then(|a| a.first()) else {
+            continue;
+        };
+        // Every third customer buys within the window, whatever they got.
+        let buys = i % 3 == 0;
+        match first["id"].as_str().unwrap() {
+            "offer_a" => {
+                treated.0 += 1;
+                treated.1 += u64::from(buys);
+            }
+            "offer_b" => {
+                control.0 += 1;
+                control.1 += u64::from(buys);
+            }
+            other => panic!("unexpected {other}: {v}"),
+        }
+        if buys {
+            purchases.push(json!({"customer_id": id, "ts": rfc(at + Duration::hours(3)), "event_type": "purchase", "amount": 10.0}));
+        }
+    }
+    // Posted after every decision, so that what they teach cannot change the choices above.
+    let (s, v) = call(&app, "POST", "/v1/events", Some(Value::Array(purchases))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(treated.0 > 10 && control.0 > 10, "{treated:?} {control:?}");
+    let (_, perf) = call(&app, "GET", "/v1/actions/performance", None).await;
+    let a = &perf["actions"][0];
+    assert_eq!(a["id"], "offer_a");
+    assert_eq!(
+        (
+            a["decisions"].as_u64().unwrap(),
+            a["responses"].as_u64().unwrap()
+        ),
+        treated,
+        "{perf}"
+    );
+    assert_eq!(
+        (
+            a["control_decisions"].as_u64().unwrap(),
+            a["control_responses"].as_u64().unwrap()
+        ),
+        control,
+        "{perf}"
+    );
+    let expected = treated.1 as f64 / treated.0 as f64 - control.1 as f64 / control.0 as f64;
+    assert!(
+        (a["lift"].as_f64().unwrap() - expected).abs() < 1e-12,
+        "{perf}"
+    );
+    assert!(
+        a["lift_low"].as_f64().unwrap() < expected && expected < a["lift_high"].as_f64().unwrap()
+    );
+    // The control arm survives a restart too.
+    drop(app);
+    let again = app_at_restart(&db, &actions);
+    let (_, perf2) = call(&again, "GET", "/v1/actions/performance", None).await;
+    assert_eq!(perf2["actions"], perf["actions"]);
+}

@@ -36,8 +36,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "{replayed} recorded decisions with learning fields; {open} still in their response window"
     );
     println!(
-        "{:<28} {:>10} {:>10} {:>26} {:>12}",
-        "action", "decisions", "responses", "response rate [95%]", "value/dec."
+        "{:<28} {:>10} {:>10} {:>26} {:>12} {:>14} {:>28}",
+        "action",
+        "decisions",
+        "responses",
+        "response rate [95%]",
+        "value/dec.",
+        "control (r/n)",
+        "lift [95%]"
     );
     let infos: Vec<_> = model.catalog.actions().collect();
     for p in &perf {
@@ -48,9 +54,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let value = p
             .value_per_decision
             .map_or("-".to_string(), |v| format!("{v:.3}"));
+        let control = format!("{}/{}", p.control.1, p.control.0);
+        let lift = p.lift.map_or("-".to_string(), |(d, lo, hi)| {
+            format!("{d:+.4} [{lo:+.4}, {hi:+.4}]")
+        });
         println!(
-            "{:<28} {:>10} {:>10} {:>26} {:>12}",
-            a.id, p.decisions, p.responses, rate, value
+            "{:<28} {:>10} {:>10} {:>26} {:>12} {:>14} {:>28}",
+            a.id, p.decisions, p.responses, rate, value, control, lift
         );
         if args.segments {
             for c in &p.segments {
@@ -65,9 +75,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    println!(
-        "lift against control: not measured yet (control customers' responses are not tracked \
-         as a control arm; docs/learning.md)"
-    );
     Ok(ExitCode::SUCCESS)
 }

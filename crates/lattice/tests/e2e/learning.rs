@@ -98,6 +98,7 @@ fn performance_reads_an_events_database() {
                     probability: Some(1.0),
                     segment: Some(0),
                     prior: Some(0.1),
+                    held_out: None,
                     actions: vec![DecidedAction {
                         rank: 1,
                         action_id: "offer".into(),
