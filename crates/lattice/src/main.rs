@@ -56,6 +56,9 @@ enum Command {
     /// Estimate another policy's reward per decision from logged decisions (IPS, SNIPS,
     /// doubly robust, bootstrap intervals), or refuse when the logs cannot support it.
     PolicyEval(cmd::policy_eval::Args),
+    /// Every recorded decision with its attributed outcome and reward, to Parquet (usable as
+    /// `policy-eval --logs`).
+    ExportDecisions(cmd::export_decisions::Args),
     /// Convert external datasets into the data contract.
     #[command(subcommand)]
     Import(cmd::import::Import),
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Performance(a) => cmd::performance::run(a),
         Command::PolicyEval(a) => cmd::policy_eval::run(a),
+        Command::ExportDecisions(a) => cmd::export_decisions::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 pub mod audience;
 pub mod evaluate;
+pub mod export_decisions;
 pub mod export_events;
 pub mod features;
 pub mod generate;

@@ -142,4 +142,52 @@ fn performance_reads_an_events_database() {
     assert_eq!((cols[1], cols[2]), ("10", "4"), "{out}");
     assert!(row.contains("0.4000"), "{out}");
     assert!(out.contains("none/low"), "{out}");
+
+    // The same decisions with their outcomes, as policy-eval logs.
+    let file = dir.path().join("decisions.parquet");
+    let o = lattice(&[
+        "export-decisions",
+        "--db",
+        s(&db),
+        "--model",
+        s(&demo_model()),
+        "--actions",
+        s(&actions),
+        "--out",
+        s(&file),
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(
+        out.contains("wrote 10 closed decisions (4 responded)"),
+        "{out}"
+    );
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Float64Type;
+    let reader =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&file).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut rewards = Vec::new();
+    for b in reader {
+        let b = b.unwrap();
+        let r = b
+            .column_by_name("reward")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        rewards.extend(r.values().iter().copied());
+        let p = b
+            .column_by_name("probability")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        assert!(p.values().iter().all(|&p| p == 1.0));
+    }
+    rewards.sort_by(f64::total_cmp);
+    assert_eq!(
+        rewards,
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 20.0, 20.0, 20.0, 20.0]
+    );
 }
