@@ -191,3 +191,81 @@ fn performance_reads_an_events_database() {
         [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 20.0, 20.0, 20.0, 20.0]
     );
 }
+
+/// The real server learns from recorded decisions and posted events; killed with SIGKILL and
+/// restarted on the same database, it reports the same performance (the learning state is
+/// rebuilt from the store).
+#[test]
+fn learning_survives_sigkill() {
+    use crate::common::{request, serve_demo, signal};
+    use serde_json::{Value, json};
+    use std::process::Stdio;
+
+    const KEY: &str = "learning-e2e";
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("events.db");
+    let (child, addr) = serve_demo(KEY, ("crm", "score+events"), &db, Stdio::null());
+    let at = chrono::Utc::now() - chrono::Duration::days(40);
+    let stamp = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339();
+    let mut events = Vec::new();
+    let mut recorded = 0;
+    for i in 1..=40 {
+        let id = format!("c{i:04}");
+        let body = json!({"record": true, "limit": 1, "context": {"now": stamp(at)}});
+        let (status, answer) = request(
+            &addr,
+            "POST",
+            &format!("/v1/customers/{id}/next-best-actions"),
+            Some(KEY),
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "{answer}");
+        let v: Value = serde_json::from_str(&answer).unwrap();
+        recorded += usize::from(v["actions"].as_array().is_some_and(|a| !a.is_empty()));
+        if i % 2 == 1 {
+            // Whatever the action's response rule, one of these answers it.
+            for (k, kind) in ["purchase", "redemption", "app_open", "email_click"]
+                .iter()
+                .enumerate()
+            {
+                events.push(json!({"customer_id": id, "ts": stamp(at + chrono::Duration::hours(1 + k as i64)),
+                                   "event_type": kind, "amount": 10.0, "event_id": format!("{id}-{k}")}));
+            }
+        }
+    }
+    assert!(recorded > 20, "{recorded}");
+    let (status, answer) = request(
+        &addr,
+        "POST",
+        "/v1/events",
+        Some(KEY),
+        &Value::Array(events).to_string(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let perf = |addr: &str| -> Value {
+        let (status, body) = request(addr, "GET", "/v1/actions/performance", Some(KEY), "");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let before = perf(&addr);
+    let total = |p: &Value, field: &str| -> u64 {
+        p["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a[field].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(total(&before, "decisions") as usize, recorded, "{before}");
+    assert!(total(&before, "responses") > 0, "{before}");
+
+    signal(child.id(), "-KILL");
+    let mut child = child;
+    let _ = child.wait();
+    let (mut child, addr) = serve_demo(KEY, ("crm", "score+events"), &db, Stdio::null());
+    let after = perf(&addr);
+    signal(child.id(), "-TERM");
+    let _ = child.wait();
+    assert_eq!(after["actions"], before["actions"]);
+    assert_eq!(after["open_decisions"], before["open_decisions"]);
+}
