@@ -11,8 +11,8 @@ use crate::event::Event;
 
 /// The store's schema version, kept in `PRAGMA user_version`.
 /// 2: decisions carry the learning fields (`probability`, `segment`, `prior`); 3: and the
-/// action the customer was held out of (`held_out`).
-const SCHEMA_VERSION: i64 = 3;
+/// action the customer was held out of (`held_out`); 4: and the arm that decided (`arm`).
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     probability REAL,
     segment INTEGER,
     prior REAL,
-    held_out TEXT
+    held_out TEXT,
+    arm TEXT
 );
 CREATE TABLE IF NOT EXISTS decision_actions (
     decision_id TEXT NOT NULL REFERENCES decisions (decision_id),
@@ -128,6 +129,10 @@ pub struct Decision {
     /// have been chosen: the decision then also observes that action's control arm.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held_out: Option<String>,
+    /// `challenger` when a challenger model decided (champion/challenger); `None`: the
+    /// champion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<String>,
     pub actions: Vec<DecidedAction>,
 }
 
@@ -200,6 +205,10 @@ impl EventStore {
         }
         if (1..=2).contains(&version) {
             conn.execute_batch("ALTER TABLE decisions ADD COLUMN held_out TEXT;")
+                .map_err(e)?;
+        }
+        if (1..=3).contains(&version) {
+            conn.execute_batch("ALTER TABLE decisions ADD COLUMN arm TEXT;")
                 .map_err(e)?;
         }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -375,7 +384,7 @@ impl EventStore {
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute(
             "INSERT INTO decisions (decision_id, customer_id, decided_us, model, probability, \
-             segment, prior, held_out) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             segment, prior, held_out, arm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 d.decision_id,
                 d.customer_id,
@@ -384,7 +393,8 @@ impl EventStore {
                 d.probability,
                 d.segment,
                 d.prior,
-                d.held_out
+                d.held_out,
+                d.arm
             ],
         )
         .map_err(e)?;
@@ -417,21 +427,22 @@ impl EventStore {
         let head = self
             .conn
             .query_row(
-                "SELECT customer_id, decided_us, model, probability, segment, prior, held_out \
-                 FROM decisions WHERE decision_id = ?1",
+                "SELECT customer_id, decided_us, model, probability, segment, prior, held_out, \
+                 arm FROM decisions WHERE decision_id = ?1",
                 [id],
                 |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get(1)?,
                         r.get(2)?,
-                        (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?),
+                        (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
                     ))
                 },
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        let Some((customer_id, decided_us, model, (probability, segment, prior, held_out))) = head
+        let Some((customer_id, decided_us, model, (probability, segment, prior, held_out, arm))) =
+            head
         else {
             return Ok(None);
         };
@@ -445,6 +456,7 @@ impl EventStore {
             segment,
             prior,
             held_out,
+            arm,
             actions,
         }))
     }
@@ -482,7 +494,7 @@ impl EventStore {
             .conn
             .prepare(
                 "SELECT decision_id, customer_id, decided_us, model, probability, segment, prior, \
-                 held_out FROM decisions ORDER BY decided_us, decision_id",
+                 held_out, arm FROM decisions ORDER BY decided_us, decision_id",
             )
             .map_err(|e| self.err(e))?;
         let heads = stmt
@@ -492,7 +504,7 @@ impl EventStore {
                     r.get::<_, String>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, String>(3)?,
-                    (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
+                    (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?),
                 ))
             })
             .map_err(|e| self.err(e))?
@@ -504,7 +516,7 @@ impl EventStore {
             customer_id,
             decided_us,
             model,
-            (probability, segment, prior, held_out),
+            (probability, segment, prior, held_out, arm),
         ) in heads
         {
             let actions = self.decided_actions(&decision_id, &customer_id, decided_us)?;
@@ -517,6 +529,7 @@ impl EventStore {
                 segment,
                 prior,
                 held_out,
+                arm,
                 actions,
             })?;
         }

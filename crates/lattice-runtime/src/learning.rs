@@ -440,10 +440,15 @@ impl Learning {
         &self,
         catalog: &Catalog,
         store: &EventStore,
+        arm: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut decisions = Vec::new();
         store.for_each_decision(|d| {
+            // Each arm learns from its own decisions.
+            if d.arm.as_deref() != arm {
+                return Ok(());
+            }
             let (Some(segment), Some(at)) =
                 (d.segment, DateTime::from_timestamp_micros(d.decided_us))
             else {

@@ -19,6 +19,9 @@ pub use online::{Applied, OnlineCustomer, OnlineState, withdrawn_consent};
 
 use lattice_events::{Event, EventStore, StoreError};
 
+/// The arm name of a challenger's decisions.
+pub const CHALLENGER: &str = "challenger";
+
 /// Events replayed per call of [`OnlineState::apply`].
 const REPLAY_CHUNK: usize = 10_000;
 
@@ -31,6 +34,9 @@ pub struct Runtime {
     pub online: OnlineState,
     /// Response rates learned from recorded decisions and the events after them.
     pub learning: Learning,
+    /// `Some("challenger")` for a model served as a challenger: its recorded decisions carry
+    /// the arm, and its learning replays only them. `None`: the champion.
+    pub arm: Option<String>,
 }
 
 impl Runtime {
@@ -45,6 +51,15 @@ impl Runtime {
             model,
             online: OnlineState::default(),
             learning,
+            arm: None,
+        }
+    }
+
+    /// A runtime serving `model` as the challenger arm.
+    pub fn challenger(model: LoadedModel) -> Self {
+        Runtime {
+            arm: Some(CHALLENGER.to_owned()),
+            ..Runtime::new(model)
         }
     }
 
@@ -53,8 +68,12 @@ impl Runtime {
     /// knows from the decision log and every stored event. Returns how many events were
     /// applied to online state.
     pub fn replay(&self, store: &EventStore) -> Result<u64, StoreError> {
-        self.learning
-            .replay(&self.model.catalog, store, chrono::Utc::now())?;
+        self.learning.replay(
+            &self.model.catalog,
+            store,
+            self.arm.as_deref(),
+            chrono::Utc::now(),
+        )?;
         let mut chunk: Vec<Event> = Vec::with_capacity(REPLAY_CHUNK);
         let flush = |chunk: &mut Vec<Event>| {
             let refs: Vec<&Event> = chunk.iter().collect();

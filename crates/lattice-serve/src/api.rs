@@ -432,9 +432,20 @@ pub struct ActionPerformanceDoc {
     pub segments: Vec<CellDoc>,
 }
 
+/// `?arm=`
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PerformanceQuery {
+    /// champion (default) or challenger.
+    pub arm: Option<String>,
+}
+
 /// `GET /v1/actions/performance`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PerformanceDoc {
+    /// Whose decisions: `champion`, or `challenger` (also after its promotion).
+    pub arm: String,
     /// Share of recorded decisions that explore (`[policy] explore`).
     pub explore: f64,
     /// Share of customers in the universal control group (`[policy] control_share`).

@@ -80,6 +80,7 @@ impl Default for Limits {
         events::features,
         events::decision,
         routes::performance,
+        routes::promote,
         audience::audiences,
         audience::audience_options,
         routes::healthz,
@@ -266,6 +267,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/score", post(routes::score_batch.layer(timeout())))
         .route("/v1/models", get(routes::models))
         .route("/v1/admin/reload", post(routes::reload.layer(timeout())))
+        .route("/v1/admin/promote", post(routes::promote))
         .route("/v1/audiences", post(audience::audiences.layer(timeout())))
         .route("/v1/audiences/options", get(audience::audience_options));
     let open = Router::new()
@@ -301,6 +303,8 @@ pub struct ServeOptions {
     pub events_db: Option<PathBuf>,
     /// Refuse writes (503) once the events database reaches this size.
     pub events_max_bytes: Option<u64>,
+    /// A challenger model directory (and catalog) served to a share of customers.
+    pub challenger: Option<(PathBuf, Option<PathBuf>, f64)>,
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
@@ -378,6 +382,17 @@ pub async fn serve(
             .await??
         }
     };
+    if let Some((dir, actions, share)) = opts.challenger.clone() {
+        let st = state.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), ServeError> {
+            let model = LoadedModel::load(&dir, actions.as_deref())?;
+            st.set_challenger(model, share)
+                .map_err(ServeError::Replay)?;
+            tracing::info!(dir = %dir.display(), share, "challenger served");
+            Ok(())
+        })
+        .await??;
+    }
     on_ready(addr, &state.model());
     #[cfg(unix)]
     reload_on_sighup(state.clone());

@@ -14,8 +14,9 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::guard::{ADMIN, SCORE, Scoped};
 use crate::metrics::EventsGauges;
 use crate::problem::Problem;
-use crate::state::AppState;
+use crate::state::{AppState, Arm};
 use lattice_runtime::{Runtime, Scratch, send_channel};
+use std::sync::Arc;
 
 /// Most ids (and inline records) in one `POST /v1/score`.
 pub const MAX_BATCH: usize = 10_000;
@@ -184,11 +185,11 @@ fn decide(
 /// a new `decision_id`, which the answer carries.
 async fn decide_and_record(
     state: &AppState,
+    (arm, m): (Arm, Arc<Runtime>),
     id: &str,
     context: &Context<'_>,
     options: &RankOptions,
 ) -> Result<Response, Problem> {
-    let m = state.model();
     let decision_id = format!("{:032x}", rand::random::<u128>());
     // Greedy or Thompson (`[policy] explore`), seeded by the decision id; the probability of
     // the first action is recorded for off-policy evaluation.
@@ -225,6 +226,7 @@ async fn decide_and_record(
         held_out: held_out
             .and_then(|a| m.catalog.actions().nth(a))
             .map(|a| a.id.to_owned()),
+        arm: m.arm.clone(),
         actions: decision
             .actions
             .iter()
@@ -240,9 +242,9 @@ async fn decide_and_record(
             })
             .collect(),
     };
-    drop(m);
     let st = state.clone();
     let now = context.now;
+    let decided_by = m.clone();
     let stored = tokio::task::spawn_blocking(move || {
         let ev = st.0.events.as_ref()?;
         let mut store = ev.store.lock().unwrap_or_else(|p| p.into_inner());
@@ -252,7 +254,13 @@ async fn decide_and_record(
         if done.is_ok()
             && let Some(segment) = record.segment
         {
-            let m = st.model();
+            // The champion as it is now (a reload may have swapped it); a challenger as decided.
+            let current = st.model();
+            let m: &Runtime = if decided_by.arm.is_some() {
+                &decided_by
+            } else {
+                &current
+            };
             let recorded = |action, prior| lattice_runtime::Recorded {
                 decision_id: &record.decision_id,
                 customer_id: &record.customer_id,
@@ -292,6 +300,11 @@ async fn decide_and_record(
     body.extend_from_slice(b"{\"decision_id\":\"");
     body.extend_from_slice(decision_id.as_bytes());
     body.extend_from_slice(b"\",");
+    if let Some(arm) = arm.as_str() {
+        body.extend_from_slice(b"\"arm\":\"");
+        body.extend_from_slice(arm.as_bytes());
+        body.extend_from_slice(b"\",");
+    }
     let rest =
         serde_json::to_vec(&decision).map_err(|e| Problem::internal("writing the decision", &e))?;
     // `rest` is an object: splice the id in as its first member.
@@ -317,11 +330,21 @@ pub async fn next_best_actions(
 ) -> Result<Response, Problem> {
     let options = rank_options(q.limit, q.channel.as_deref(), q.explain)?;
     let context = Context::at(Utc::now());
+    let (arm, m) = state.for_customer(&id);
     if q.record == Some(true) {
-        return decide_and_record(&state, &id, &context, &options).await;
+        return decide_and_record(&state, (arm, m), &id, &context, &options).await;
     }
-    let m = state.model();
-    decide(&m, &id, &context, &options)
+    with_arm(arm, decide(&m, &id, &context, &options))
+}
+
+/// The arm that decided, in a `lattice-arm` header, when a challenger is served.
+fn with_arm(arm: Arm, res: Result<Response, Problem>) -> Result<Response, Problem> {
+    let mut res = res?;
+    if let Some(a) = arm.as_str() {
+        res.headers_mut()
+            .insert("lattice-arm", header::HeaderValue::from_static(a));
+    }
+    Ok(res)
 }
 
 #[utoipa::path(
@@ -350,11 +373,11 @@ pub async fn next_best_actions_in_context(
         page: c.page.as_deref(),
         store: c.store.as_deref(),
     };
+    let (arm, m) = state.for_customer(&id);
     if req.record == Some(true) {
-        return decide_and_record(&state, &id, &context, &options).await;
+        return decide_and_record(&state, (arm, m), &id, &context, &options).await;
     }
-    let m = state.model();
-    decide(&m, &id, &context, &options)
+    with_arm(arm, decide(&m, &id, &context, &options))
 }
 
 #[utoipa::path(
@@ -621,8 +644,11 @@ pub async fn not_found() -> Problem {
 
 #[utoipa::path(
     get, path = "/v1/actions/performance", tag = "decisions",
+    params(PerformanceQuery),
     responses(
-        (status = 200, body = PerformanceDoc, description = "Per action and segment: closed decisions, responses, learned response rate with a 95% interval"),
+        (status = 200, body = PerformanceDoc, description = "Per action and segment: closed decisions, responses, learned response rate with a 95% interval, lift against control"),
+        (status = 404, body = Problem, description = "arm=challenger without a challenger"),
+        (status = 422, body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem),
     ),
     security(("api_key" = []))
@@ -630,8 +656,24 @@ pub async fn not_found() -> Problem {
 pub async fn performance(
     _: Scoped<SCORE>,
     State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<PerformanceQuery>,
 ) -> Result<Json<PerformanceDoc>, Problem> {
-    let m = state.model();
+    let m: Arc<Runtime> = match q.arm.as_deref() {
+        None | Some("champion") => state.model().clone(),
+        Some("challenger") => state.0.challenger.load_full().ok_or_else(|| {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "no-challenger",
+                "no challenger is served (start the server with --challenger DIR)",
+            )
+        })?,
+        Some(other) => {
+            return Err(Problem::unprocessable(
+                "arm",
+                format!("arm must be champion or challenger (got {other:?})"),
+            ));
+        }
+    };
     let (perf, open) = m.learning.performance(&m.catalog, Utc::now());
     let infos: Vec<_> = m.catalog.actions().collect();
     let actions = perf
@@ -676,9 +718,36 @@ pub async fn performance(
         })
         .collect();
     Ok(Json(PerformanceDoc {
+        arm: m.arm.clone().unwrap_or_else(|| "champion".to_owned()),
         explore: m.catalog.explore(),
         control_share: m.catalog.control_share(),
         open_decisions: open,
         actions,
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/v1/admin/promote", tag = "operations",
+    responses(
+        (status = 200, body = ReloadResponse, description = "The challenger now serves every customer"),
+        (status = 409, body = Problem, description = "No challenger is served"),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn promote(
+    _: Scoped<ADMIN>,
+    State(state): State<AppState>,
+) -> Result<Json<ReloadResponse>, Problem> {
+    let m = state.promote().await.ok_or_else(|| {
+        Problem::new(
+            StatusCode::CONFLICT,
+            "no-challenger",
+            "no challenger to promote (start the server with --challenger DIR)",
+        )
+    })?;
+    Ok(Json(ReloadResponse {
+        reloaded: true,
+        model: model_info(&m),
     }))
 }

@@ -103,6 +103,7 @@ fn a_later_contact_and_redemption_close_the_decisions_loop_and_export_validates(
         segment: Some(5),
         prior: Some(0.1),
         held_out: None,
+        arm: None,
         actions: vec![action(1, "win_back"), action(2, "thank_you")],
     })
     .unwrap();
@@ -195,6 +196,7 @@ fn a_version_1_log_gains_the_learning_fields() {
         segment: Some(0),
         prior: Some(0.3),
         held_out: Some("offer".into()),
+        arm: None,
         actions: vec![],
     })
     .unwrap();

@@ -23,6 +23,9 @@ pub struct Args {
     /// Also list every segment of each action.
     #[arg(long)]
     segments: bool,
+    /// The challenger arm's decisions (served with `--challenger`) instead of the champion's.
+    #[arg(long)]
+    challenger: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -30,7 +33,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("loading the model {}", args.model.display()))?;
     let store = EventStore::open_read_only(&args.db)?;
     let learning = Learning::new(&model.catalog, &model.settings);
-    let replayed = learning.replay(&model.catalog, &store, Utc::now())?;
+    let arm = args.challenger.then_some(lattice_runtime::CHALLENGER);
+    let replayed = learning.replay(&model.catalog, &store, arm, Utc::now())?;
     let (perf, open) = learning.performance(&model.catalog, Utc::now());
     println!(
         "{replayed} recorded decisions with learning fields; {open} still in their response window"

@@ -103,6 +103,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         concurrency: 1024,
         events_db: None,
         events_max_mib: None,
+        challenger: None,
+        challenger_actions: None,
+        challenger_share: 0.1,
     };
     super::serve::run_with(serve_args, keys, move |addr, m| {
         let id = example_customer(m);

@@ -99,6 +99,7 @@ fn performance_reads_an_events_database() {
                     segment: Some(0),
                     prior: Some(0.1),
                     held_out: None,
+                    arm: None,
                     actions: vec![DecidedAction {
                         rank: 1,
                         action_id: "offer".into(),
@@ -268,4 +269,24 @@ fn learning_survives_sigkill() {
     let _ = child.wait();
     assert_eq!(after["actions"], before["actions"]);
     assert_eq!(after["open_decisions"], before["open_decisions"]);
+}
+
+#[test]
+fn serve_refuses_a_bad_challenger_share() {
+    let demo = demo_model();
+    let o = lattice(&[
+        "serve",
+        "--model",
+        s(&demo),
+        "--challenger",
+        s(&demo),
+        "--challenger-share",
+        "1.5",
+    ]);
+    assert!(!o.status.success());
+    let (_, err) = text(&o);
+    assert!(
+        err.contains("--challenger-share") && err.contains("between 0 and 1"),
+        "{err}"
+    );
 }
