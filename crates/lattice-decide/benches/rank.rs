@@ -268,6 +268,20 @@ fn bench_rank(c: &mut Criterion) {
             out
         })
     });
+    // What a learning server's recorded decision adds before ranking: each action screened on
+    // its own for the chooser's arms (lattice-runtime's `Learning::choose`).
+    let n = catalog.actions().count();
+    c.bench_function("assess each of 30 actions", |b| {
+        b.iter(|| {
+            (0..n)
+                .filter_map(|i| {
+                    catalog
+                        .assess(i, black_box(&customer), black_box(&context), None)
+                        .ok()
+                })
+                .count()
+        })
+    });
     let explain = RankOptions {
         explain: true,
         ..options

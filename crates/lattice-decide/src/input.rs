@@ -155,4 +155,7 @@ pub struct Learned<'a> {
     /// excluded as `control_group` (after every other rule). Non-promotional actions (service
     /// recovery, check-ins, thank-yous) are never held out.
     pub control: &'a [bool],
+    /// Closed decisions and responses (n, r) behind a learned propensity, per action: ranked
+    /// actions using the learned propensity then carry the reason `observed r of n`.
+    pub observed: &'a [Option<(u64, u64)>],
 }

@@ -20,6 +20,8 @@ pub(crate) struct Pick {
     /// The customer is on `channel` now.
     pub(crate) on_now: bool,
     pub(crate) send_at: DateTime<Tz>,
+    /// (decisions, responses) behind a learned propensity.
+    pub(crate) observed: Option<(u64, u64)>,
 }
 
 /// A ranked action's reason codes, in `reasons` (cleared first).
@@ -33,6 +35,9 @@ pub(crate) fn action_reason_codes(
     reason_codes(action, s, reasons);
     if p.on_now {
         reasons.push(format_args!("on_channel_now"));
+    }
+    if let Some((n, r)) = p.observed {
+        reasons.push(format_args!("observed {r} of {n}"));
     }
 }
 

@@ -180,6 +180,8 @@ pub(crate) struct Candidate {
     score: f64,
     /// Channels it may go out on (consented, under cap, allowed by the filter).
     channels: PerChannel<bool>,
+    /// (decisions, responses) behind a learned propensity.
+    observed: Option<(u64, u64)>,
 }
 
 /// Why an action was left out; turned into text only when explaining.
@@ -210,6 +212,12 @@ impl Learned<'_> {
         if let Some(p) = self.propensities.get(c.index).copied().flatten() {
             c.propensity = prob(p);
             c.score = c.propensity * action.value * action.weight - action.cost;
+            c.observed = self
+                .observed
+                .get(c.index)
+                .copied()
+                .flatten()
+                .filter(|&(n, _)| n > 0);
         }
         Ok(c)
     }
@@ -308,6 +316,7 @@ pub(crate) fn screen(
         propensity,
         score,
         channels,
+        observed: None,
     })
 }
 
@@ -406,6 +415,7 @@ fn pick(
         channel: ch,
         on_now,
         send_at: when,
+        observed: c.observed,
     }
 }
 

@@ -10,8 +10,9 @@ use serde::Serialize;
 use crate::event::Event;
 
 /// The store's schema version, kept in `PRAGMA user_version`.
-/// 2: decisions carry the learning fields (`probability`, `segment`, `prior`).
-const SCHEMA_VERSION: i64 = 2;
+/// 2: decisions carry the learning fields (`probability`, `segment`, `prior`); 3: and the
+/// action the customer was held out of (`held_out`); 4: and the arm that decided (`arm`).
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -42,7 +43,9 @@ CREATE TABLE IF NOT EXISTS decisions (
     model TEXT NOT NULL,
     probability REAL,
     segment INTEGER,
-    prior REAL
+    prior REAL,
+    held_out TEXT,
+    arm TEXT
 );
 CREATE TABLE IF NOT EXISTS decision_actions (
     decision_id TEXT NOT NULL REFERENCES decisions (decision_id),
@@ -137,6 +140,14 @@ pub struct Decision {
     /// centre of its cell's prior.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prior: Option<f64>,
+    /// The promotional action the customer was held out of (control group) when it would
+    /// have been chosen: the decision then also observes that action's control arm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_out: Option<String>,
+    /// `challenger` when a challenger model decided (champion/challenger); `None`: the
+    /// champion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<String>,
     pub actions: Vec<DecidedAction>,
 }
 
@@ -206,6 +217,14 @@ impl EventStore {
                  ALTER TABLE decisions ADD COLUMN prior REAL;",
             )
             .map_err(e)?;
+        }
+        if (1..=2).contains(&version) {
+            conn.execute_batch("ALTER TABLE decisions ADD COLUMN held_out TEXT;")
+                .map_err(e)?;
+        }
+        if (1..=3).contains(&version) {
+            conn.execute_batch("ALTER TABLE decisions ADD COLUMN arm TEXT;")
+                .map_err(e)?;
         }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(e)?;
@@ -447,7 +466,7 @@ impl EventStore {
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute(
             "INSERT INTO decisions (decision_id, customer_id, decided_us, model, probability, \
-             segment, prior) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             segment, prior, held_out, arm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 d.decision_id,
                 d.customer_id,
@@ -455,7 +474,9 @@ impl EventStore {
                 d.model,
                 d.probability,
                 d.segment,
-                d.prior
+                d.prior,
+                d.held_out,
+                d.arm
             ],
         )
         .map_err(e)?;
@@ -488,21 +509,23 @@ impl EventStore {
         let head = self
             .conn
             .query_row(
-                "SELECT customer_id, decided_us, model, probability, segment, prior \
-                 FROM decisions WHERE decision_id = ?1",
+                "SELECT customer_id, decided_us, model, probability, segment, prior, held_out, \
+                 arm FROM decisions WHERE decision_id = ?1",
                 [id],
                 |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get(1)?,
                         r.get(2)?,
-                        (r.get(3)?, r.get(4)?, r.get(5)?),
+                        (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
                     ))
                 },
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        let Some((customer_id, decided_us, model, (probability, segment, prior))) = head else {
+        let Some((customer_id, decided_us, model, (probability, segment, prior, held_out, arm))) =
+            head
+        else {
             return Ok(None);
         };
         let actions = self.decided_actions(id, &customer_id, decided_us)?;
@@ -514,6 +537,8 @@ impl EventStore {
             probability,
             segment,
             prior,
+            held_out,
+            arm,
             actions,
         }))
     }
@@ -550,8 +575,8 @@ impl EventStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT decision_id, customer_id, decided_us, model, probability, segment, prior \
-                 FROM decisions ORDER BY decided_us, decision_id",
+                "SELECT decision_id, customer_id, decided_us, model, probability, segment, prior, \
+                 held_out, arm FROM decisions ORDER BY decided_us, decision_id",
             )
             .map_err(|e| self.err(e))?;
         let heads = stmt
@@ -561,14 +586,21 @@ impl EventStore {
                     r.get::<_, String>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, String>(3)?,
-                    (r.get(4)?, r.get(5)?, r.get(6)?),
+                    (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?),
                 ))
             })
             .map_err(|e| self.err(e))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))?;
         let n = heads.len() as u64;
-        for (decision_id, customer_id, decided_us, model, (probability, segment, prior)) in heads {
+        for (
+            decision_id,
+            customer_id,
+            decided_us,
+            model,
+            (probability, segment, prior, held_out, arm),
+        ) in heads
+        {
             let actions = self.decided_actions(&decision_id, &customer_id, decided_us)?;
             f(Decision {
                 decision_id,
@@ -578,6 +610,8 @@ impl EventStore {
                 probability,
                 segment,
                 prior,
+                held_out,
+                arm,
                 actions,
             })?;
         }

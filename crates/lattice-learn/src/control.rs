@@ -49,9 +49,13 @@ impl Holdouts {
     /// control, or in the action's own holdout.
     pub fn held_out(&self, customer_id: &str, index: usize, action_id: &str) -> bool {
         self.universal_control(customer_id)
-            || self.per_action.get(index).is_some_and(|&share| {
-                share > 0.0 && unit(hash64(&[PER_ACTION, action_id, customer_id])) < share
-            })
+            || self.held_out_of_action(customer_id, index, action_id)
+    }
+
+    fn held_out_of_action(&self, customer_id: &str, index: usize, action_id: &str) -> bool {
+        self.per_action.get(index).is_some_and(|&share| {
+            share > 0.0 && unit(hash64(&[PER_ACTION, action_id, customer_id])) < share
+        })
     }
 
     /// `held_out` for every action of a catalog, in its order: what
@@ -61,10 +65,13 @@ impl Holdouts {
         customer_id: &str,
         action_ids: impl IntoIterator<Item = &'a str>,
     ) -> Vec<bool> {
+        // The universal draw once, not once per action; per-action draws only where a
+        // holdout is set.
+        let universal = self.universal_control(customer_id);
         action_ids
             .into_iter()
             .enumerate()
-            .map(|(i, id)| self.held_out(customer_id, i, id))
+            .map(|(i, id)| universal || self.held_out_of_action(customer_id, i, id))
             .collect()
     }
 }

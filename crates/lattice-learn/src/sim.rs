@@ -333,6 +333,7 @@ impl SimCustomer {
 /// One logged decision of a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoggedDecision {
+    pub decision_id: String,
     pub day: u32,
     pub segment: Segment,
     pub action: usize,
@@ -422,6 +423,16 @@ pub struct Report {
     pub ope: OpeReport,
     /// The static policy, estimated from Thompson's logs (expected: refused, no support).
     pub ope_static: OpeReport,
+    /// Frozen greedy's action for each of Thompson's logged decisions (catalog indices):
+    /// the target policy of `ope`, for writing it out (`lattice simulate --logs-out`).
+    #[serde(skip)]
+    pub frozen_choices: Vec<usize>,
+    /// Action ids, catalog order.
+    #[serde(skip)]
+    pub action_ids: Vec<String>,
+    /// Segment names, by index.
+    #[serde(skip)]
+    pub segment_names: Vec<String>,
 }
 
 impl Report {
@@ -448,6 +459,16 @@ pub fn run(config: &Config) -> Result<Report, SimError> {
     let frozen = run_policy(&world, config, Policy::FrozenGreedy, Some(&learned));
     let ope = evaluate(&world, &policies, &frozen, &learned, Policy::FrozenGreedy);
     let ope_static = evaluate(&world, &policies, &frozen, &learned, Policy::Static);
+    let frozen_choices = policies
+        .iter()
+        .find(|r| r.policy == Policy::Thompson)
+        .map(|t| {
+            t.log
+                .iter()
+                .map(|d| greedy_choice(&world, &learned, d))
+                .collect()
+        })
+        .unwrap_or_default();
     policies.push(frozen);
     Ok(Report {
         customers: config.customers,
@@ -458,6 +479,11 @@ pub fn run(config: &Config) -> Result<Report, SimError> {
         policies,
         ope,
         ope_static,
+        frozen_choices,
+        action_ids: world.spec.actions.iter().map(|a| a.id.clone()).collect(),
+        segment_names: (0..world.segments.len())
+            .map(|s| world.segments.name(Segment(s)))
+            .collect(),
     })
 }
 
@@ -635,6 +661,7 @@ pub fn run_policy(
                     let learned = Learned {
                         propensities: &props,
                         control: &[],
+                        observed: &[],
                     };
                     let ranked = rank_with(&world.catalog, &customer, &context, &options, &learned);
                     let top = ranked
@@ -683,7 +710,7 @@ pub fn run_policy(
                 .map_or(0.0, |e| e.1);
             open_static.insert(decision_id.clone(), (c.segment, static_p));
             attributor.open(Contacted {
-                decision_id,
+                decision_id: decision_id.clone(),
                 customer_id: c.id.clone(),
                 action: chosen,
                 at: now,
@@ -697,6 +724,7 @@ pub fn run_policy(
                 .fold(f64::NEG_INFINITY, f64::max);
             regret += oracle - expected;
             log.push(LoggedDecision {
+                decision_id: decision_id.clone(),
                 day,
                 segment: c.segment,
                 action: chosen,

@@ -13,13 +13,16 @@ use std::path::Path;
 
 /// The learning crate, for callers of [`Learning`] (segments, posteriors).
 pub use lattice_learn as learn;
-pub use learning::{Chosen, Learning, Recorded};
+pub use learning::{ActionPerformance, CellPerformance, Chosen, Learning, Recorded};
 pub use model::{LoadError, LoadedModel, Profiles, Scratch, send_channel};
 pub use online::{
     Applied, DEFAULT_MAX_ONLINE_CUSTOMERS, OnlineCustomer, OnlineState, withdrawn_consent,
 };
 
 use lattice_events::{Event, EventStore, StoreError};
+
+/// The arm name of a challenger's decisions.
+pub const CHALLENGER: &str = "challenger";
 
 /// Events replayed per call of [`OnlineState::apply`].
 const REPLAY_CHUNK: usize = 10_000;
@@ -33,6 +36,9 @@ pub struct Runtime {
     pub online: OnlineState,
     /// Response rates learned from recorded decisions and the events after them.
     pub learning: Learning,
+    /// `Some("challenger")` for a model served as a challenger: its recorded decisions carry
+    /// the arm, and its learning replays only them. `None`: the champion.
+    pub arm: Option<String>,
 }
 
 impl Runtime {
@@ -52,6 +58,15 @@ impl Runtime {
             model,
             online: OnlineState::with_limit(limit),
             learning,
+            arm: None,
+        }
+    }
+
+    /// A runtime serving `model` as the challenger arm.
+    pub fn challenger(model: LoadedModel) -> Self {
+        Runtime {
+            arm: Some(CHALLENGER.to_owned()),
+            ..Runtime::new(model)
         }
     }
 
@@ -60,8 +75,12 @@ impl Runtime {
     /// knows from the decision log and every stored event. Returns how many events were
     /// applied to online state.
     pub fn replay(&self, store: &EventStore) -> Result<u64, StoreError> {
-        self.learning
-            .replay(&self.model.catalog, store, chrono::Utc::now())?;
+        self.learning.replay(
+            &self.model.catalog,
+            store,
+            self.arm.as_deref(),
+            chrono::Utc::now(),
+        )?;
         let mut chunk: Vec<Event> = Vec::with_capacity(REPLAY_CHUNK);
         let flush = |chunk: &mut Vec<Event>| {
             let refs: Vec<&Event> = chunk.iter().collect();

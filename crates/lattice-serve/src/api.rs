@@ -448,13 +448,32 @@ pub struct ActionPerformanceDoc {
     pub response_rate_high: Option<f64>,
     /// Value per decision: response rate × value − cost.
     pub value_per_decision: Option<f64>,
+    /// The control arm: recorded decisions whose customer was held out of this action when
+    /// it would have been chosen (greedily), and how many of them responded anyway.
+    pub control_decisions: u64,
+    pub control_responses: u64,
+    /// Response rate minus the control arm's, with a 95% interval (both arms needed).
+    pub lift: Option<f64>,
+    pub lift_low: Option<f64>,
+    pub lift_high: Option<f64>,
     /// Cells with at least one closed decision.
     pub segments: Vec<CellDoc>,
+}
+
+/// `?arm=`
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PerformanceQuery {
+    /// champion (default) or challenger.
+    pub arm: Option<String>,
 }
 
 /// `GET /v1/actions/performance`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PerformanceDoc {
+    /// Whose decisions: `champion`, or `challenger` (also after its promotion).
+    pub arm: String,
     /// Share of recorded decisions that explore (`[policy] explore`).
     pub explore: f64,
     /// Share of customers in the universal control group (`[policy] control_share`).

@@ -222,6 +222,11 @@ fn ingest(
     // Responses to recorded decisions, and windows that have ended.
     let now = DateTime::from_timestamp_micros(now_us).unwrap_or_else(Utc::now);
     model.learning.observe(&new, now);
+    // A challenger keeps its own online state and learning from the same events.
+    if let Some(c) = &*state.0.challenger.load() {
+        c.online.apply(c, &new);
+        c.learning.observe(&new, now);
+    }
     drop(applying);
     let m = &state.0.metrics;
     m.events_stored

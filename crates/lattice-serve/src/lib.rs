@@ -84,6 +84,7 @@ impl Default for Limits {
         events::features,
         events::decision,
         routes::performance,
+        routes::promote,
         audience::audiences,
         audience::audience_options,
         routes::healthz,
@@ -271,6 +272,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/score", post(routes::score_batch.layer(timeout())))
         .route("/v1/models", get(routes::models))
         .route("/v1/admin/reload", post(routes::reload))
+        .route("/v1/admin/promote", post(routes::promote))
         .route("/v1/audiences", post(audience::audiences.layer(timeout())))
         .route("/v1/audiences/options", get(audience::audience_options));
     let open = Router::new()
@@ -317,6 +319,8 @@ pub struct ServeOptions {
     pub reload_roots: Vec<PathBuf>,
     /// Online state and decision log bounds.
     pub bounds: state::Bounds,
+    /// A challenger model directory (and catalog) served to a share of customers.
+    pub challenger: Option<(PathBuf, Option<PathBuf>, f64)>,
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
@@ -402,6 +406,17 @@ pub async fn serve(
     };
     if !opts.reload_roots.is_empty() {
         state.set_reload_roots(&opts.reload_roots)?;
+    }
+    if let Some((dir, actions, share)) = opts.challenger.clone() {
+        let st = state.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), ServeError> {
+            let model = LoadedModel::load(&dir, actions.as_deref())?;
+            st.set_challenger(model, share)
+                .map_err(ServeError::Replay)?;
+            tracing::info!(dir = %dir.display(), share, "challenger served");
+            Ok(())
+        })
+        .await??;
     }
     on_ready(addr, &state.model());
     #[cfg(unix)]

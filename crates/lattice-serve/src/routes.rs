@@ -14,8 +14,9 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::guard::{ADMIN, SCORE, Scoped};
 use crate::metrics::EventsGauges;
 use crate::problem::Problem;
-use crate::state::AppState;
+use crate::state::{AppState, Arm};
 use lattice_runtime::{Runtime, Scratch, send_channel};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// Most ids (and inline records) in one `POST /v1/score`.
@@ -169,11 +170,12 @@ fn decide(
     with_customer(m, id, |c| {
         // What outcomes taught: posterior means where cells have closed decisions, and the
         // control groups the customer is in.
-        let propensities = m.learning.means(m.learning.segment(c));
+        let (propensities, observed) = m.learning.means(m.learning.segment(c));
         let control = m.learning.control(&m.catalog, id);
         let learned = Learned {
             propensities: &propensities,
             control: &control,
+            observed: &observed,
         };
         lattice_decide::rank_json_with(&m.catalog, c, context, options, &learned, &mut body)
     })?;
@@ -184,11 +186,11 @@ fn decide(
 /// a new `decision_id`, which the answer carries.
 async fn decide_and_record(
     state: &AppState,
+    (arm, m): (Arm, Arc<Runtime>),
     id: &str,
     context: &Context<'_>,
     options: &RankOptions,
 ) -> Result<Response, Problem> {
-    let m = state.model();
     let decision_id = format!("{:032x}", rand::random::<u128>());
     // Greedy or Thompson (`[policy] explore`), seeded by the decision id; the probability of
     // the first action is recorded for off-policy evaluation.
@@ -200,9 +202,10 @@ async fn decide_and_record(
         let learned = Learned {
             propensities: &chosen.propensities,
             control: &control,
+            observed: &chosen.observed,
         };
         let d = lattice_decide::rank_with(&m.catalog, c, context, options, &learned);
-        (d, chosen.action, m.learning.segment(c))
+        (d, chosen, m.learning.segment(c))
     })?;
     // The chooser's pick is the first action unless ranking disagreed (a channel filled by
     // higher-ranked actions): then no probability is claimed.
@@ -211,15 +214,20 @@ async fn decide_and_record(
         .first()
         .and_then(|a| m.catalog.action(&a.id))
         .map(|a| a.index);
-    let logged = chosen.filter(|(a, ..)| Some(*a) == first);
+    let held_out = chosen.held_out;
+    let logged = chosen.action.filter(|(a, ..)| Some(*a) == first);
     let record = lattice_events::Decision {
         decision_id: decision_id.clone(),
         customer_id: id.to_string(),
         decided_us: context.now.timestamp_micros(),
         model: format!("{}@{}", m.manifest.name, m.manifest.as_of),
         probability: logged.map(|(_, p, _)| p),
-        segment: logged.map(|_| segment.0 as u32),
+        segment: (logged.is_some() || held_out.is_some()).then_some(segment.0 as u32),
         prior: logged.map(|(.., prior)| prior),
+        held_out: held_out
+            .and_then(|a| m.catalog.actions().nth(a))
+            .map(|a| a.id.to_owned()),
+        arm: m.arm.clone(),
         actions: decision
             .actions
             .iter()
@@ -235,9 +243,9 @@ async fn decide_and_record(
             })
             .collect(),
     };
-    drop(m);
     let st = state.clone();
     let now = context.now;
+    let decided_by = m.clone();
     let stored = tokio::task::spawn_blocking(move || {
         let ev = st.0.events.as_ref()?;
         let mut store = ev.store.lock().unwrap_or_else(|p| p.into_inner());
@@ -252,20 +260,29 @@ async fn decide_and_record(
         // Under the store's lock: a reload replays the log and swaps before or after this,
         // so the decision's window is open in whichever model serves next.
         if done.is_ok()
-            && let (Some((action, _, prior)), Some(segment)) = (logged, record.segment)
+            && let Some(segment) = record.segment
         {
-            let m = st.model();
-            m.learning.opened(
-                &m.catalog,
-                lattice_runtime::Recorded {
-                    decision_id: &record.decision_id,
-                    customer_id: &record.customer_id,
-                    action,
-                    at: now,
-                    segment: lattice_runtime::learn::Segment(segment as usize),
-                    prior,
-                },
-            );
+            // The champion as it is now (a reload may have swapped it); a challenger as decided.
+            let current = st.model();
+            let m: &Runtime = if decided_by.arm.is_some() {
+                &decided_by
+            } else {
+                &current
+            };
+            let recorded = |action, prior| lattice_runtime::Recorded {
+                decision_id: &record.decision_id,
+                customer_id: &record.customer_id,
+                action,
+                at: now,
+                segment: lattice_runtime::learn::Segment(segment as usize),
+                prior,
+            };
+            if let Some((action, _, prior)) = logged {
+                m.learning.opened(&m.catalog, recorded(action, prior));
+            }
+            if let Some(action) = held_out {
+                m.learning.opened_control(&m.catalog, recorded(action, 0.0));
+            }
         }
         Some(done.map(|()| true))
     })
@@ -305,6 +322,11 @@ async fn decide_and_record(
     body.extend_from_slice(b"{\"decision_id\":\"");
     body.extend_from_slice(decision_id.as_bytes());
     body.extend_from_slice(b"\",");
+    if let Some(arm) = arm.as_str() {
+        body.extend_from_slice(b"\"arm\":\"");
+        body.extend_from_slice(arm.as_bytes());
+        body.extend_from_slice(b"\",");
+    }
     let rest =
         serde_json::to_vec(&decision).map_err(|e| Problem::internal("writing the decision", &e))?;
     // `rest` is an object: splice the id in as its first member.
@@ -330,11 +352,21 @@ pub async fn next_best_actions(
 ) -> Result<Response, Problem> {
     let options = rank_options(q.limit, q.channel.as_deref(), q.explain)?;
     let context = Context::at(Utc::now());
+    let (arm, m) = state.for_customer(&id);
     if q.record == Some(true) {
-        return decide_and_record(&state, &id, &context, &options).await;
+        return decide_and_record(&state, (arm, m), &id, &context, &options).await;
     }
-    let m = state.model();
-    decide(&m, &id, &context, &options)
+    with_arm(arm, decide(&m, &id, &context, &options))
+}
+
+/// The arm that decided, in a `lattice-arm` header, when a challenger is served.
+fn with_arm(arm: Arm, res: Result<Response, Problem>) -> Result<Response, Problem> {
+    let mut res = res?;
+    if let Some(a) = arm.as_str() {
+        res.headers_mut()
+            .insert("lattice-arm", header::HeaderValue::from_static(a));
+    }
+    Ok(res)
 }
 
 #[utoipa::path(
@@ -363,11 +395,11 @@ pub async fn next_best_actions_in_context(
         page: c.page.as_deref(),
         store: c.store.as_deref(),
     };
+    let (arm, m) = state.for_customer(&id);
     if req.record == Some(true) {
-        return decide_and_record(&state, &id, &context, &options).await;
+        return decide_and_record(&state, (arm, m), &id, &context, &options).await;
     }
-    let m = state.model();
-    decide(&m, &id, &context, &options)
+    with_arm(arm, decide(&m, &id, &context, &options))
 }
 
 #[utoipa::path(
@@ -664,8 +696,11 @@ pub async fn not_found() -> Problem {
 
 #[utoipa::path(
     get, path = "/v1/actions/performance", tag = "decisions",
+    params(PerformanceQuery),
     responses(
-        (status = 200, body = PerformanceDoc, description = "Per action and segment: closed decisions, responses, learned response rate with a 95% interval"),
+        (status = 200, body = PerformanceDoc, description = "Per action and segment: closed decisions, responses, learned response rate with a 95% interval, lift against control"),
+        (status = 404, body = Problem, description = "arm=challenger without a challenger"),
+        (status = 422, body = Problem),
         (status = 401, body = Problem), (status = 403, body = Problem),
     ),
     security(("api_key" = []))
@@ -673,42 +708,30 @@ pub async fn not_found() -> Problem {
 pub async fn performance(
     _: Scoped<SCORE>,
     State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<PerformanceQuery>,
 ) -> Result<Json<PerformanceDoc>, Problem> {
-    let m = state.model();
-    m.learning.close_until(Utc::now());
-    let (posteriors, open) = m.learning.snapshot();
-    let segments = &m.learning.segments;
-    let actions = m
-        .catalog
-        .actions()
-        .map(|a| {
-            let mut cells = Vec::new();
-            let (mut n, mut r) = (0u64, 0u64);
-            for s in 0..segments.len() {
-                let seg = lattice_runtime::learn::Segment(s);
-                let Some(cell) = posteriors.cell(a.index, seg).filter(|c| c.contacts > 0) else {
-                    continue;
-                };
-                let post = cell.posterior(0.5);
-                let (low, high) = post.interval(0.95);
-                n += cell.contacts;
-                r += cell.responses;
-                cells.push(CellDoc {
-                    segment: segments.name(seg),
-                    decisions: cell.contacts,
-                    responses: cell.responses,
-                    prior: cell.prior_mean(0.5),
-                    rate: post.mean(),
-                    rate_low: low,
-                    rate_high: high,
-                });
-            }
-            let pooled = (n > 0).then(|| lattice_runtime::learn::Beta {
-                alpha: 1.0 + r as f64,
-                beta: 1.0 + (n - r) as f64,
-            });
-            let rate = (n > 0).then(|| r as f64 / n as f64);
-            let interval = pooled.map(|b| b.interval(0.95));
+    let m: Arc<Runtime> = match q.arm.as_deref() {
+        None | Some("champion") => state.model().clone(),
+        Some("challenger") => state.0.challenger.load_full().ok_or_else(|| {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "no-challenger",
+                "no challenger is served (start the server with --challenger DIR)",
+            )
+        })?,
+        Some(other) => {
+            return Err(Problem::unprocessable(
+                "arm",
+                format!("arm must be champion or challenger (got {other:?})"),
+            ));
+        }
+    };
+    let (perf, open) = m.learning.performance(&m.catalog, Utc::now());
+    let infos: Vec<_> = m.catalog.actions().collect();
+    let actions = perf
+        .into_iter()
+        .map(|p| {
+            let a = &infos[p.index];
             ActionPerformanceDoc {
                 id: a.id.to_owned(),
                 name: a.name.to_owned(),
@@ -719,20 +742,64 @@ pub async fn performance(
                     event: a.response.event.as_str().to_owned(),
                     window_days: a.response.window_days,
                 },
-                decisions: n,
-                responses: r,
-                response_rate: rate,
-                response_rate_low: interval.map(|i| i.0),
-                response_rate_high: interval.map(|i| i.1),
-                value_per_decision: rate.map(|p| p * a.value - a.cost),
-                segments: cells,
+                decisions: p.decisions,
+                responses: p.responses,
+                response_rate: p.rate.map(|r| r.0),
+                response_rate_low: p.rate.map(|r| r.1),
+                response_rate_high: p.rate.map(|r| r.2),
+                value_per_decision: p.value_per_decision,
+                control_decisions: p.control.0,
+                control_responses: p.control.1,
+                lift: p.lift.map(|l| l.0),
+                lift_low: p.lift.map(|l| l.1),
+                lift_high: p.lift.map(|l| l.2),
+                segments: p
+                    .segments
+                    .into_iter()
+                    .map(|c| CellDoc {
+                        segment: c.segment,
+                        decisions: c.decisions,
+                        responses: c.responses,
+                        prior: c.prior,
+                        rate: c.rate,
+                        rate_low: c.low,
+                        rate_high: c.high,
+                    })
+                    .collect(),
             }
         })
         .collect();
     Ok(Json(PerformanceDoc {
+        arm: m.arm.clone().unwrap_or_else(|| "champion".to_owned()),
         explore: m.catalog.explore(),
         control_share: m.catalog.control_share(),
         open_decisions: open,
         actions,
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/v1/admin/promote", tag = "operations",
+    responses(
+        (status = 200, body = ReloadResponse, description = "The challenger now serves every customer"),
+        (status = 409, body = Problem, description = "No challenger is served"),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn promote(
+    _: Scoped<ADMIN>,
+    State(state): State<AppState>,
+) -> Result<Json<ReloadResponse>, Problem> {
+    let m = state.promote().await.ok_or_else(|| {
+        Problem::new(
+            StatusCode::CONFLICT,
+            "no-challenger",
+            "no challenger to promote (start the server with --challenger DIR)",
+        )
+    })?;
+    Ok(Json(ReloadResponse {
+        reloaded: true,
+        model: model_info(&m),
     }))
 }

@@ -66,6 +66,30 @@ pub struct Shared {
     reload: Arc<tokio::sync::Mutex<()>>,
     /// Directories `POST /v1/admin/reload` may read from (canonical paths).
     reload_roots: std::sync::RwLock<Vec<PathBuf>>,
+    /// A challenger model served beside the champion to a share of customers (by hash of the
+    /// customer id); `POST /v1/admin/promote` makes it the champion.
+    pub challenger: arc_swap::ArcSwapOption<Runtime>,
+    /// The challenger's share of customers, as `f64` bits.
+    challenger_share: std::sync::atomic::AtomicU64,
+}
+
+/// Where a customer's decisions come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arm {
+    /// No challenger is served.
+    Only,
+    Champion,
+    Challenger,
+}
+
+impl Arm {
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            Arm::Only => None,
+            Arm::Champion => Some("champion"),
+            Arm::Challenger => Some(lattice_runtime::CHALLENGER),
+        }
+    }
 }
 
 impl AppState {
@@ -136,6 +160,8 @@ impl AppState {
             bounds,
             reload: Arc::new(tokio::sync::Mutex::new(())),
             reload_roots: std::sync::RwLock::new(roots),
+            challenger: arc_swap::ArcSwapOption::empty(),
+            challenger_share: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -171,6 +197,54 @@ impl AppState {
             Ok(p) if roots.iter().any(|r| p.starts_with(r)) => Ok(p),
             _ => Err(ReloadError::OutsideRoots { field }),
         }
+    }
+
+
+    /// Serves `model` as the challenger to `share` of customers, after replaying its own
+    /// recorded decisions and the stored events.
+    pub fn set_challenger(&self, model: LoadedModel, share: f64) -> Result<(), StoreError> {
+        let runtime = Runtime::challenger(model);
+        if let Some(events) = &self.0.events {
+            let store = events.store.lock().unwrap_or_else(|p| p.into_inner());
+            let applying = events.apply.lock().unwrap_or_else(|p| p.into_inner());
+            runtime.replay(&store)?;
+            self.0.challenger.store(Some(Arc::new(runtime)));
+            drop((applying, store));
+        } else {
+            self.0.challenger.store(Some(Arc::new(runtime)));
+        }
+        self.0
+            .challenger_share
+            .store(share.to_bits(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The runtime that decides for this customer, and its arm: the challenger for its share
+    /// of customers (a stable hash of the id), else the champion.
+    pub fn for_customer(&self, customer_id: &str) -> (Arm, Arc<Runtime>) {
+        let challenger = self.0.challenger.load();
+        match &*challenger {
+            None => (Arm::Only, self.0.model.load_full()),
+            Some(c) => {
+                let share = f64::from_bits(self.0.challenger_share.load(Ordering::Relaxed));
+                let h = lattice_runtime::learn::hash::hash64(&["lattice/arm", customer_id]);
+                if lattice_runtime::learn::hash::unit(h) < share {
+                    (Arm::Challenger, c.clone())
+                } else {
+                    (Arm::Champion, self.0.model.load_full())
+                }
+            }
+        }
+    }
+
+    /// Makes the challenger the champion: one atomic swap, as a reload's, so requests in
+    /// flight finish on the model they started with and none fails. `None` without one.
+    pub async fn promote(&self) -> Option<Arc<Runtime>> {
+        let _one_at_a_time = self.0.reload.lock().await;
+        let challenger = self.0.challenger.swap(None)?;
+        self.0.model.store(challenger.clone());
+        tracing::info!(model = %challenger.manifest.name, "challenger promoted to champion");
+        Some(challenger)
     }
 
     /// The model (and its online state) for this request: a cheap, lock-free snapshot of the

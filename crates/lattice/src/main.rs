@@ -50,6 +50,15 @@ enum Command {
     /// Run static, greedy and Thompson-sampling policies in a world with planted response
     /// rates: regret, learned rates against the truth, off-policy estimates against reality.
     Simulate(cmd::simulate::Args),
+    /// Per action: recorded decisions, responses and learned response rates, from an events
+    /// database and the model that served it.
+    Performance(cmd::performance::Args),
+    /// Estimate another policy's reward per decision from logged decisions (IPS, SNIPS,
+    /// doubly robust, bootstrap intervals), or refuse when the logs cannot support it.
+    PolicyEval(cmd::policy_eval::Args),
+    /// Every recorded decision with its attributed outcome and reward, to Parquet (usable as
+    /// `policy-eval --logs`).
+    ExportDecisions(cmd::export_decisions::Args),
     /// Convert external datasets into the data contract.
     #[command(subcommand)]
     Import(cmd::import::Import),
@@ -71,6 +80,9 @@ fn main() -> ExitCode {
         Command::Quickstart(a) => cmd::quickstart::run(a),
         Command::ExportEvents(a) => cmd::export_events::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Performance(a) => cmd::performance::run(a),
+        Command::PolicyEval(a) => cmd::policy_eval::run(a),
+        Command::ExportDecisions(a) => cmd::export_decisions::run(a),
     };
     match result {
         Ok(code) => code,

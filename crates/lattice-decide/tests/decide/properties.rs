@@ -479,6 +479,7 @@ fn check_learned(
     let learned = Learned {
         propensities: &propensities,
         control: &control,
+        observed: &[],
     };
     let explain = RankOptions {
         explain: true,

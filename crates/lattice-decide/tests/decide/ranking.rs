@@ -108,16 +108,38 @@ fn learned_propensities_and_control_groups() {
     let learned = Learned {
         propensities: &[Some(0.01), Some(0.9)],
         control: &[],
+        observed: &[Some((140, 12)), Some((50, 45))],
     };
     let d = rank_with(&catalog, &c, &Context::at(now()), &options, &learned);
     assert_eq!(ranked_ids(&d), ["other", "thanks", "promo"]);
     assert_eq!(d.actions[0].propensity, 0.9);
+    assert!(
+        d.actions[0]
+            .reasons
+            .contains(&"observed 45 of 50".to_string())
+    );
+    // The JSON writer says the same.
+    let mut json = Vec::new();
+    lattice_decide::rank_json_with(
+        &catalog,
+        &c,
+        &Context::at(now()),
+        &options,
+        &learned,
+        &mut json,
+    );
+    assert!(
+        String::from_utf8(json)
+            .unwrap()
+            .contains("\"observed 45 of 50\"")
+    );
     assert!((d.actions[0].score - (0.9 * 50.0 - 0.1)).abs() < 1e-12);
 
     // A control group holds out promotional actions only, and says so.
     let learned = Learned {
         propensities: &[],
         control: &[true, false, true],
+        observed: &[],
     };
     let d = rank_with(&catalog, &c, &Context::at(now()), &options, &learned);
     assert!(!ranked_ids(&d).contains(&"promo"));

@@ -102,6 +102,8 @@ fn a_later_contact_and_redemption_close_the_decisions_loop_and_export_validates(
         probability: Some(0.25),
         segment: Some(5),
         prior: Some(0.1),
+        held_out: None,
+        arm: None,
         actions: vec![action(1, "win_back"), action(2, "thank_you")],
     })
     .unwrap();
@@ -193,11 +195,15 @@ fn a_version_1_log_gains_the_learning_fields() {
         probability: Some(1.0),
         segment: Some(0),
         prior: Some(0.3),
+        held_out: Some("offer".into()),
+        arm: None,
         actions: vec![],
     })
     .unwrap();
     drop(s);
     // Opening again: already version 2, nothing to add.
     let s = EventStore::open(&path, None).unwrap();
-    assert_eq!(s.decision("new").unwrap().unwrap().probability, Some(1.0));
+    let new = s.decision("new").unwrap().unwrap();
+    assert_eq!(new.probability, Some(1.0));
+    assert_eq!(new.held_out.as_deref(), Some("offer"));
 }

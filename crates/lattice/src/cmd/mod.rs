@@ -1,9 +1,12 @@
 pub mod audience;
 pub mod evaluate;
+pub mod export_decisions;
 pub mod export_events;
 pub mod features;
 pub mod generate;
 pub mod import;
+pub mod performance;
+pub mod policy_eval;
 pub mod progress;
 pub mod quickstart;
 pub mod score;

@@ -109,6 +109,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         reload_root: Vec::new(),
         max_online_customers: lattice_runtime::DEFAULT_MAX_ONLINE_CUSTOMERS,
         max_decisions: lattice_serve::state::DEFAULT_MAX_DECISIONS,
+        challenger: None,
+        challenger_actions: None,
+        challenger_share: 0.1,
     };
     super::serve::run_with(serve_args, keys, move |addr, m| {
         let id = example_customer(m);

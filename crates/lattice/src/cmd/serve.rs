@@ -63,6 +63,23 @@ pub struct Args {
     /// Most decisions in the decision log (record=true); past it, record=true answers 429.
     #[arg(long, default_value_t = lattice_serve::state::DEFAULT_MAX_DECISIONS)]
     pub max_decisions: u64,
+    /// A challenger model directory served beside --model to --challenger-share of customers
+    /// (by hash of the customer id); `POST /v1/admin/promote` makes it the champion.
+    #[arg(long)]
+    pub challenger: Option<PathBuf>,
+    /// The challenger's action catalog, instead of its directory's own.
+    #[arg(long, requires = "challenger")]
+    pub challenger_actions: Option<PathBuf>,
+    /// Share of customers (0 to 1) the challenger decides for.
+    #[arg(long, default_value_t = 0.1, value_parser = share)]
+    pub challenger_share: f64,
+}
+
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?} is not a share between 0 and 1")),
+    }
 }
 
 /// Where the events database goes: `--events-db`, else `runs/<model name>/events.db`. Refused
@@ -139,6 +156,10 @@ pub fn run_with(
 ) -> anyhow::Result<ExitCode> {
     init_logging(args.log_json);
     let events_db = events_db(&args.model, args.events_db.as_deref())?;
+    let challenger = args
+        .challenger
+        .clone()
+        .map(|dir| (dir, args.challenger_actions.clone(), args.challenger_share));
     let opts = ServeOptions {
         model: args.model,
         actions: args.actions,
@@ -158,6 +179,7 @@ pub fn run_with(
             max_online_customers: args.max_online_customers,
             max_decisions: args.max_decisions,
         },
+        challenger,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(serve(opts, on_ready))

@@ -20,6 +20,10 @@ pub struct Args {
     /// Also write the whole report as JSON (regret by day, every learned cell), for notebooks.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also write Thompson's logged decisions (`logs.parquet`) and the frozen greedy policy's
+    /// choices for them (`policy.parquet`) here, in `lattice policy-eval`'s format.
+    #[arg(long)]
+    logs_out: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -37,7 +41,79 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("report written to {}", path.display());
     }
+    if let Some(dir) = &args.logs_out {
+        write_logs(&report, dir)?;
+        println!(
+            "thompson's logs and the frozen greedy policy written to {}/logs.parquet and \
+             {}/policy.parquet",
+            dir.display(),
+            dir.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Thompson's logged decisions and frozen greedy's choices, in `policy-eval`'s format.
+fn write_logs(r: &Report, dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use lattice_data::write::ParquetFile;
+
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log = r
+        .policy(Policy::Thompson)
+        .map(|p| p.log.as_slice())
+        .unwrap_or_default();
+    let ids: Vec<&str> = log.iter().map(|d| d.decision_id.as_str()).collect();
+    let name = |a: usize| r.action_ids.get(a).map_or("?", String::as_str);
+    let text = |v: Vec<&str>| Arc::new(StringArray::from(v)) as ArrayRef;
+    let num = |v: Vec<f64>| Arc::new(Float64Array::from(v)) as ArrayRef;
+    let field = |n: &str, t: DataType| Field::new(n, t, false);
+
+    let schema = Arc::new(Schema::new(vec![
+        field("decision_id", DataType::Utf8),
+        field("action", DataType::Utf8),
+        field("probability", DataType::Float64),
+        field("reward", DataType::Float64),
+        field("segment", DataType::Utf8),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            text(ids.clone()),
+            text(log.iter().map(|d| name(d.action)).collect()),
+            num(log.iter().map(|d| d.probability).collect()),
+            num(log.iter().map(|d| d.reward).collect()),
+            text(
+                log.iter()
+                    .map(|d| r.segment_names.get(d.segment.0).map_or("?", String::as_str))
+                    .collect(),
+            ),
+        ],
+    )?;
+    let mut f = ParquetFile::create(&dir.join("logs.parquet"), schema)?;
+    f.write(&batch)?;
+    f.finish()?;
+
+    let schema = Arc::new(Schema::new(vec![
+        field("decision_id", DataType::Utf8),
+        field("action", DataType::Utf8),
+        field("probability", DataType::Float64),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            text(ids),
+            text(r.frozen_choices.iter().map(|&a| name(a)).collect()),
+            num(vec![1.0; r.frozen_choices.len()]),
+        ],
+    )?;
+    let mut f = ParquetFile::create(&dir.join("policy.parquet"), schema)?;
+    f.write(&batch)?;
+    f.finish()?;
+    Ok(())
 }
 
 fn render(r: &Report) -> String {

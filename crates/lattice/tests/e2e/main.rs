@@ -11,5 +11,6 @@ mod common;
 mod events;
 mod hardening;
 mod outputs;
+mod learning;
 mod serve;
 mod simulate;
