@@ -685,3 +685,39 @@ fn a_cooldown_longer_than_the_contact_history_and_insane_inline_values_are_refus
         assert!(detail(&v).contains("expected"), "{v}");
     }
 }
+
+// Class 7: an empty batch answers the documented 422 body.
+
+#[test]
+fn an_empty_event_batch_answers_the_documented_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("events.db");
+    let srv = start(&["--events-db", s(&db)], &[("crm", "ev", "events")]).unwrap();
+    for (body, ctype) in [("[]", "application/json"), ("\n", "application/x-ndjson")] {
+        let (status, head, text) = raw(
+            &srv.addr,
+            "POST",
+            "/v1/events",
+            &[("Authorization", "Bearer ev"), ("Content-Type", ctype)],
+            body,
+        );
+        assert_eq!(status, 422, "{text}");
+        assert!(
+            head.contains("content-type: application/problem+json"),
+            "{head}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // EventsProblem: every required member, errors empty.
+        for member in [
+            "type",
+            "title",
+            "status",
+            "detail",
+            "errors",
+            "errors_total",
+        ] {
+            assert!(v.get(member).is_some(), "{member} missing: {v}");
+        }
+        assert_eq!(v["errors"], serde_json::json!([]));
+    }
+}
