@@ -195,7 +195,12 @@ pub async fn post_events(
                     .fetch_add(c.len() as u64, Ordering::Relaxed);
                 Ok(conflicted(c))
             }
-            Err(StoreError::Abandoned) => Err(timed_out("storing the batch", timeout)),
+            Err(StoreError::Abandoned) => {
+                st.0.metrics
+                    .events_abandoned
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(timed_out("storing the batch", timeout))
+            }
             Err(e) => {
                 st.0.metrics
                     .events_unavailable

@@ -346,8 +346,9 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/customers/{id}/scores", get(routes::scores))
         .route(
             "/v1/customers/{id}/next-best-actions",
-            get(routes::next_best_actions)
-                .post(routes::next_best_actions_in_context.layer(timeout())),
+            // No outer timer: with record=true the handler keeps its own deadline, decided
+            // with the commit (`deadline::run_gated`); without, it is microseconds of CPU.
+            get(routes::next_best_actions).post(routes::next_best_actions_in_context),
         )
         .route("/v1/customers/{id}/send-time", get(routes::send_time))
         .route("/v1/customers/{id}/features", get(events::features))

@@ -10,11 +10,13 @@ use lattice_models::sendtime::{Channel as SendChannel, ProfileSource};
 use lattice_models::snapshot::CustomerRecord;
 
 use crate::api::*;
+use crate::deadline::RequestTimeout;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::guard::{ADMIN, SCORE, Scoped};
 use crate::metrics::EventsGauges;
 use crate::problem::Problem;
 use crate::state::AppState;
+use axum::extract::Extension;
 use lattice_runtime::{Runtime, Scratch, send_channel};
 use std::sync::atomic::Ordering;
 
@@ -179,6 +181,7 @@ async fn decide_and_record(
     id: &str,
     context: &Context<'_>,
     options: &RankOptions,
+    timeout: std::time::Duration,
 ) -> Result<Response, Problem> {
     let m = state.model();
     let decision = with_customer(&m, id, |c| m.catalog.rank(c, context, options))?;
@@ -205,21 +208,30 @@ async fn decide_and_record(
     };
     drop(m);
     let st = state.clone();
-    let stored = tokio::task::spawn_blocking(move || {
-        let ev = st.0.events.as_ref()?;
+    // The record is committed only if the answer will be sent: a 503 at the deadline means
+    // nothing was recorded (`deadline::run_gated`).
+    let stored = crate::deadline::run_gated(timeout, "recording the decision", move |gate| {
+        let Some(ev) = st.0.events.as_ref() else {
+            return Ok(None);
+        };
         let mut store = ev.store.lock().unwrap_or_else(|p| p.into_inner());
         // Checked and counted under the store's lock: concurrent requests cannot overshoot.
         if ev.decisions.load(Ordering::Relaxed) >= ev.max_decisions {
-            return Some(Ok(false));
+            return Ok(Some(Ok(false)));
+        }
+        if !gate.proceed(true) {
+            return Err(crate::deadline::timed_out(
+                "recording the decision",
+                timeout,
+            ));
         }
         let r = store.record_decision(&record);
         if r.is_ok() {
             ev.decisions.fetch_add(1, Ordering::Relaxed);
         }
-        Some(r.map(|()| true))
+        Ok(Some(r.map(|()| true)))
     })
-    .await
-    .map_err(|e| Problem::internal("recording the decision", &e))?;
+    .await?;
     match stored {
         None => {
             return Err(Problem::new(
@@ -274,13 +286,14 @@ async fn decide_and_record(
 pub async fn next_best_actions(
     _: Scoped<SCORE>,
     State(state): State<AppState>,
+    Extension(RequestTimeout(timeout)): Extension<RequestTimeout>,
     Path(id): Path<String>,
     q: ActionsQuery,
 ) -> Result<Response, Problem> {
     let options = rank_options(q.limit, q.channel.as_deref(), q.explain)?;
     let context = Context::at(Utc::now());
     if q.record == Some(true) {
-        return decide_and_record(&state, &id, &context, &options).await;
+        return decide_and_record(&state, &id, &context, &options, timeout).await;
     }
     let m = state.model();
     decide(&m, &id, &context, &options)
@@ -300,6 +313,7 @@ pub async fn next_best_actions(
 pub async fn next_best_actions_in_context(
     _: Scoped<SCORE>,
     State(state): State<AppState>,
+    Extension(RequestTimeout(timeout)): Extension<RequestTimeout>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ActionsRequest>,
 ) -> Result<Response, Problem> {
@@ -313,7 +327,7 @@ pub async fn next_best_actions_in_context(
         store: c.store.as_deref(),
     };
     if req.record == Some(true) {
-        return decide_and_record(&state, &id, &context, &options).await;
+        return decide_and_record(&state, &id, &context, &options, timeout).await;
     }
     let m = state.model();
     decide(&m, &id, &context, &options)
