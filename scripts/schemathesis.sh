@@ -49,6 +49,9 @@ done
 [ -n "$addr" ] || { echo "scripts/schemathesis.sh: no address from the server" >&2; exit 1; }
 
 echo "schemathesis $(grep '^schemathesis==' "$REQ" | cut -d= -f3) against http://$addr (seed $SEED, $BUDGET s)"
+# From the temporary directory: schemathesis keeps a cache (and reports) in its working
+# directory, which must not land in the work tree.
+cd "$tmp"
 "$VENV/bin/st" run "http://$addr/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --seed "$SEED" --max-time "$BUDGET" --workers 1 --generation-database none \
