@@ -163,7 +163,20 @@ pub async fn post_events(
             }
             Err(BatchError::Body(m)) => return Err(Problem::bad_request("body", m)),
             Err(BatchError::Empty) => {
-                return Err(Problem::unprocessable("body", "the batch holds no events"));
+                // The documented 422 body of this route: an events problem with nothing listed.
+                return Ok(problem_json(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    EventsProblem {
+                        kind: "https://lattice.dev/problems/invalid-events".into(),
+                        title: "Unprocessable Entity".into(),
+                        status: 422,
+                        detail: "the batch holds no events (expected a JSON array of 1 to \
+                                 10,000 events, or NDJSON lines)"
+                            .into(),
+                        errors: Vec::new(),
+                        errors_total: 0,
+                    },
+                ));
             }
             Err(BatchError::TooMany { got, max }) => {
                 return Err(Problem::new(
@@ -182,7 +195,12 @@ pub async fn post_events(
                     .fetch_add(c.len() as u64, Ordering::Relaxed);
                 Ok(conflicted(c))
             }
-            Err(StoreError::Abandoned) => Err(timed_out("storing the batch", timeout)),
+            Err(StoreError::Abandoned) => {
+                st.0.metrics
+                    .events_abandoned
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(timed_out("storing the batch", timeout))
+            }
             Err(e) => {
                 st.0.metrics
                     .events_unavailable

@@ -9,17 +9,65 @@ use serde::de::DeserializeOwned;
 
 use crate::problem::Problem;
 
-/// `axum::Json` with problem+json rejections: 400 for malformed JSON or a wrong content
-/// type, 422 for well-formed JSON of the wrong shape (the message names the field path).
+/// `axum::Json` with problem+json rejections: 400 for malformed JSON, 415 for a wrong content
+/// type, 413 for a body over the limit, 422 for well-formed JSON of the wrong shape (the
+/// message names the field path). Bodies over [`PARSE_INLINE_MAX`] are parsed on a blocking
+/// thread: a 32 MiB batch is real CPU that must not stall the async workers serving the
+/// per-customer reads.
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+/// Bodies up to this size are parsed where they arrive (a thread hop costs more than that).
+pub const PARSE_INLINE_MAX: usize = 64 * 1024;
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let media = v
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            media == "application/json"
+                || (media.starts_with("application/") && media.ends_with("+json"))
+        })
+}
+
+impl<T: DeserializeOwned + Send + 'static, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(e) => Err(json_problem(&e)),
+        if !is_json(&req) {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid-request",
+                "expected a JSON body with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                let kind = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    "body-too-large"
+                } else {
+                    "invalid-request"
+                };
+                Problem::new(e.status(), kind, e.body_text())
+            })?;
+        let big = bytes.len() > PARSE_INLINE_MAX;
+        let parse = move || {
+            axum::Json::<T>::from_bytes(&bytes)
+                .map(|axum::Json(v)| ApiJson(v))
+                .map_err(|e| json_problem(&e))
+        };
+        if big {
+            tokio::task::spawn_blocking(parse)
+                .await
+                .map_err(|e| Problem::internal("parsing the body", &e))?
+        } else {
+            parse()
         }
     }
 }

@@ -91,9 +91,98 @@ impl Default for Limits {
         routes::readyz,
         routes::metrics,
     ),
-    modifiers(&SecurityAddon)
+    modifiers(&SecurityAddon, &ProblemResponses)
 )]
 pub struct ApiDoc;
+
+/// Makes the document say what the server sends: every error as `application/problem+json`,
+/// and the answers every route can give without its handler (the load gate's and timeouts'
+/// 503, authentication, body extraction's 400/413/415/422, query 400, unknown customer 404)
+/// listed on every operation they apply to. Done on the JSON once, so no route can forget one.
+struct ProblemResponses;
+
+impl utoipa::Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Ok(mut doc) = serde_json::to_value(&*openapi) else {
+            return;
+        };
+        document_problems(&mut doc);
+        if let Ok(done) = serde_json::from_value(doc) {
+            *openapi = done;
+        }
+    }
+}
+
+fn document_problems(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let problem = |what: &str| {
+        json!({
+            "description": what,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        })
+    };
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (_, op) in item.iter_mut() {
+            let Some(op) = op.as_object_mut() else {
+                continue;
+            };
+            let has_body = op.contains_key("requestBody");
+            let secured = op.contains_key("security");
+            let has_query = op
+                .get("parameters")
+                .and_then(Value::as_array)
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for (code, r) in responses.iter_mut() {
+                if code.as_str() < "400" {
+                    continue;
+                }
+                if let Some(content) = r.get_mut("content").and_then(Value::as_object_mut)
+                    && let Some(json) = content.remove("application/json")
+                {
+                    content.insert("application/problem+json".into(), json);
+                }
+            }
+            let mut add = |code: &str, what: &str| {
+                responses
+                    .entry(code.to_string())
+                    .or_insert_with(|| problem(what));
+            };
+            add(
+                "503",
+                "Overloaded (more requests in flight than --concurrency) or past the request \
+                 timeout; nothing was stored, retry",
+            );
+            if secured {
+                add("401", "No valid API key");
+                add("403", "The API key lacks the scope");
+            }
+            if has_body {
+                add("400", "The body is not JSON");
+                add("413", "The body is larger than --max-body-mib");
+                add("415", "The body is not sent as application/json");
+                add(
+                    "422",
+                    "The body does not hold what is expected; the field is named",
+                );
+            }
+            if has_query {
+                add("400", "A query parameter is malformed; it is named");
+            }
+            if path.contains("/customers/{id}") {
+                add("404", "The customer is not in the model's snapshot");
+            }
+        }
+    }
+}
 
 struct SecurityAddon;
 
@@ -259,8 +348,9 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/customers/{id}/scores", get(routes::scores))
         .route(
             "/v1/customers/{id}/next-best-actions",
-            get(routes::next_best_actions)
-                .post(routes::next_best_actions_in_context.layer(timeout())),
+            // No outer timer: with record=true the handler keeps its own deadline, decided
+            // with the commit (`deadline::run_gated`); without, it is microseconds of CPU.
+            get(routes::next_best_actions).post(routes::next_best_actions_in_context),
         )
         .route("/v1/customers/{id}/send-time", get(routes::send_time))
         .route("/v1/customers/{id}/features", get(events::features))

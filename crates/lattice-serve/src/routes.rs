@@ -10,11 +10,13 @@ use lattice_models::sendtime::{Channel as SendChannel, ProfileSource};
 use lattice_models::snapshot::CustomerRecord;
 
 use crate::api::*;
+use crate::deadline::RequestTimeout;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::guard::{ADMIN, SCORE, Scoped};
 use crate::metrics::EventsGauges;
 use crate::problem::Problem;
 use crate::state::{AppState, Arm};
+use axum::extract::Extension;
 use lattice_runtime::{Runtime, Scratch, send_channel};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -190,6 +192,7 @@ async fn decide_and_record(
     id: &str,
     context: &Context<'_>,
     options: &RankOptions,
+    timeout: std::time::Duration,
 ) -> Result<Response, Problem> {
     let decision_id = format!("{:032x}", rand::random::<u128>());
     // Greedy or Thompson (`[policy] explore`), seeded by the decision id; the probability of
@@ -246,12 +249,22 @@ async fn decide_and_record(
     let st = state.clone();
     let now = context.now;
     let decided_by = m.clone();
-    let stored = tokio::task::spawn_blocking(move || {
-        let ev = st.0.events.as_ref()?;
+    // The record is committed only if the answer will be sent: a 503 at the deadline means
+    // nothing was recorded (`deadline::run_gated`).
+    let stored = crate::deadline::run_gated(timeout, "recording the decision", move |gate| {
+        let Some(ev) = st.0.events.as_ref() else {
+            return Ok(None);
+        };
         let mut store = ev.store.lock().unwrap_or_else(|p| p.into_inner());
         // Checked and counted under the store's lock: concurrent requests cannot overshoot.
         if ev.decisions.load(Ordering::Relaxed) >= ev.max_decisions {
-            return Some(Ok(false));
+            return Ok(Some(Ok(false)));
+        }
+        if !gate.proceed(true) {
+            return Err(crate::deadline::timed_out(
+                "recording the decision",
+                timeout,
+            ));
         }
         let done = store.record_decision(&record);
         if done.is_ok() {
@@ -284,10 +297,9 @@ async fn decide_and_record(
                 m.learning.opened_control(&m.catalog, recorded(action, 0.0));
             }
         }
-        Some(done.map(|()| true))
+        Ok(Some(done.map(|()| true)))
     })
-    .await
-    .map_err(|e| Problem::internal("recording the decision", &e))?;
+    .await?;
     match stored {
         None => {
             return Err(Problem::new(
@@ -347,6 +359,7 @@ async fn decide_and_record(
 pub async fn next_best_actions(
     _: Scoped<SCORE>,
     State(state): State<AppState>,
+    Extension(RequestTimeout(timeout)): Extension<RequestTimeout>,
     Path(id): Path<String>,
     q: ActionsQuery,
 ) -> Result<Response, Problem> {
@@ -354,7 +367,7 @@ pub async fn next_best_actions(
     let context = Context::at(Utc::now());
     let (arm, m) = state.for_customer(&id);
     if q.record == Some(true) {
-        return decide_and_record(&state, (arm, m), &id, &context, &options).await;
+        return decide_and_record(&state, (arm, m), &id, &context, &options, timeout).await;
     }
     with_arm(arm, decide(&m, &id, &context, &options))
 }
@@ -383,6 +396,7 @@ fn with_arm(arm: Arm, res: Result<Response, Problem>) -> Result<Response, Proble
 pub async fn next_best_actions_in_context(
     _: Scoped<SCORE>,
     State(state): State<AppState>,
+    Extension(RequestTimeout(timeout)): Extension<RequestTimeout>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ActionsRequest>,
 ) -> Result<Response, Problem> {
@@ -397,7 +411,7 @@ pub async fn next_best_actions_in_context(
     };
     let (arm, m) = state.for_customer(&id);
     if req.record == Some(true) {
-        return decide_and_record(&state, (arm, m), &id, &context, &options).await;
+        return decide_and_record(&state, (arm, m), &id, &context, &options, timeout).await;
     }
     with_arm(arm, decide(&m, &id, &context, &options))
 }

@@ -199,7 +199,6 @@ impl AppState {
         }
     }
 
-
     /// Serves `model` as the challenger to `share` of customers, after replaying its own
     /// recorded decisions and the stored events.
     pub fn set_challenger(&self, model: LoadedModel, share: f64) -> Result<(), StoreError> {

@@ -428,14 +428,24 @@ fn decisions_serialise_as_snake_case_json() {
 
 #[test]
 fn huge_numbers_in_the_catalog_do_not_panic() {
-    let catalog = catalog_of(&[
+    // actions.toml refuses a cooldown longer than the contact history kept (issue 21, class
+    // 6); the decision layer must still survive one built in code.
+    let toml = format!(
+        "{POLICY}{}{}",
         action("forever", "custom", "cooldown_days = 4294967295"),
         action(
             "value",
             "custom",
             "eligible = \"action.value > 10.0 && action.weight == 1\"",
-        ),
-    ]);
+        )
+    );
+    let refused = lattice_catalog::actions::ActionCatalog::parse(&toml).unwrap_err();
+    assert!(refused.contains("cooldown_days"), "{refused}");
+    let mut parsed = parse(&toml.replace("cooldown_days = 4294967295", ""));
+    parsed.actions[0].cooldown_days = Some(u32::MAX);
+    let catalog =
+        lattice_decide::Catalog::compile(&parsed, &settings(), &variables(), &categories())
+            .unwrap();
     let v = values(&[]);
     let mut c = customer(&v, &[]);
     let contacts = [Contact {

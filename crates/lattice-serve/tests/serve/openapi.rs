@@ -39,3 +39,43 @@ fn openapi_document_validates() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Class 7 of issue 21: the document says what is sent. Every error is documented as
+/// `application/problem+json` (what `Problem` sends), every route under /v1 documents the
+/// load gate's 503, and every route with a body the extractors' 400, 413, 415 and 422.
+#[test]
+fn every_error_is_documented_as_problem_json_with_the_answers_every_route_can_give() {
+    let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            for (code, r) in responses {
+                if code.as_str() >= "400" {
+                    let content = r["content"].as_object().unwrap();
+                    let types: Vec<&String> = content.keys().collect();
+                    assert_eq!(
+                        types,
+                        vec!["application/problem+json"],
+                        "{method} {path} {code}"
+                    );
+                    checked += 1;
+                }
+            }
+            let must: &[&str] = if op.get("requestBody").is_some() {
+                &["400", "413", "415", "422", "503"]
+            } else if path.starts_with("/v1/") {
+                &["503", "401", "403"]
+            } else {
+                &["503"]
+            };
+            for code in must {
+                assert!(
+                    responses.contains_key(*code),
+                    "{method} {path} does not document {code}"
+                );
+            }
+        }
+    }
+    assert!(checked > 40, "only {checked} error answers documented");
+}

@@ -380,6 +380,7 @@ fn a_batch_answered_503_at_its_deadline_is_never_stored() {
             metric(&srv.addr, "lattice_events_total{outcome=\"stored\"}"),
             0.0
         );
+        assert_eq!(metric(&srv.addr, "lattice_events_abandoned_total"), 3.0);
     }
     assert_eq!(stored_events(&db), 0, "a batch answered 503 was stored");
     // The retry, with time enough, stores it once.
@@ -684,4 +685,73 @@ fn a_cooldown_longer_than_the_contact_history_and_insane_inline_values_are_refus
         assert_eq!(v["field"], format!("customers[0].features.{name}"), "{v}");
         assert!(detail(&v).contains("expected"), "{v}");
     }
+}
+
+// Class 7: an empty batch answers the documented 422 body.
+
+#[test]
+fn an_empty_event_batch_answers_the_documented_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("events.db");
+    let srv = start(&["--events-db", s(&db)], &[("crm", "ev", "events")]).unwrap();
+    for (body, ctype) in [("[]", "application/json"), ("\n", "application/x-ndjson")] {
+        let (status, head, text) = raw(
+            &srv.addr,
+            "POST",
+            "/v1/events",
+            &[("Authorization", "Bearer ev"), ("Content-Type", ctype)],
+            body,
+        );
+        assert_eq!(status, 422, "{text}");
+        assert!(
+            head.contains("content-type: application/problem+json"),
+            "{head}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // EventsProblem: every required member, errors empty.
+        for member in [
+            "type",
+            "title",
+            "status",
+            "detail",
+            "errors",
+            "errors_total",
+        ] {
+            assert!(v.get(member).is_some(), "{member} missing: {v}");
+        }
+        assert_eq!(v["errors"], serde_json::json!([]));
+    }
+}
+
+#[test]
+fn a_recorded_decision_is_answered_200_exactly_when_it_was_stored() {
+    // At a 1 ms deadline some answers are 503 and some 200; whichever, a 503 recorded nothing
+    // and every 200 recorded its decision.
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("events.db");
+    let srv = start(
+        &["--events-db", s(&db), "--timeout-secs", "0.001"],
+        &[("crm", "k", "score")],
+    )
+    .unwrap();
+    let id = lattice_runtime::LoadedModel::load(&demo_model(), None)
+        .unwrap()
+        .record(0)
+        .id
+        .clone();
+    let path = format!("/v1/customers/{id}/next-best-actions");
+    let body = r#"{"record": true, "context": {"channel": "email"}}"#;
+    let mut ok = 0;
+    for _ in 0..40 {
+        let (status, v) = call(&srv.addr, "POST", &path, "k", body);
+        match status {
+            200 => ok += 1,
+            503 => assert!(detail(&v).contains("nothing"), "{v}"),
+            other => panic!("{other}: {v}"),
+        }
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    drop(srv);
+    let store = lattice_events::EventStore::open_read_only(&db).unwrap();
+    assert_eq!(store.decision_count().unwrap(), ok);
 }

@@ -124,7 +124,9 @@ fn performance_reads_an_events_database() {
                 ..Event::default()
             });
         }
-        store.append(&events, t0, &mut Vec::new()).unwrap();
+        store
+            .append(&events, t0, &mut Vec::new(), &|_| true)
+            .unwrap();
     }
     let o = lattice(&[
         "performance",

@@ -10,7 +10,7 @@ mod cli;
 mod common;
 mod events;
 mod hardening;
-mod outputs;
 mod learning;
+mod outputs;
 mod serve;
 mod simulate;
