@@ -426,10 +426,12 @@ eligible = "churn_probability > 0.5"
             "{GOOD}[action.response]\nevent = \"visit\"\nwindow_days = 3\n"
         ))
         .unwrap_err();
+        // The expected names are listed; the file's own value is not echoed (docs/security.md).
         assert!(
-            err.contains("visit") && err.contains("purchase_in_category"),
+            err.contains("unknown variant") && err.contains("purchase_in_category"),
             "{err}"
         );
+        assert!(!err.contains("visit"), "{err}");
         for kind in ACTION_KINDS {
             assert!(default_response(kind, true).window_days >= 1);
         }
