@@ -287,43 +287,23 @@ impl Learning {
 
     /// Opens a recorded decision's response window.
     pub fn opened(&self, catalog: &Catalog, d: Recorded<'_>) {
-        let Some(info) = catalog.actions().nth(d.action) else {
+        let Some(contact) = contacted(catalog, &d) else {
             return;
         };
-        let category = info
-            .category
-            .and_then(|c| catalog.categories().get(c).cloned());
         let mut s = self.lock();
         s.open
             .insert(d.decision_id.to_owned(), (d.segment, d.prior));
-        s.attributor.open(Contacted {
-            decision_id: d.decision_id.to_owned(),
-            customer_id: d.customer_id.to_owned(),
-            action: d.action,
-            at: d.at,
-            response: info.response,
-            category,
-        });
+        s.attributor.open(contact);
     }
 
     /// Opens the control-arm window of a decision whose customer was held out of `action`.
     pub fn opened_control(&self, catalog: &Catalog, d: Recorded<'_>) {
-        let Some(info) = catalog.actions().nth(d.action) else {
+        let Some(contact) = contacted(catalog, &d) else {
             return;
         };
-        let category = info
-            .category
-            .and_then(|c| catalog.categories().get(c).cloned());
         let mut s = self.lock();
         s.control_open.insert(d.decision_id.to_owned(), d.segment);
-        s.control_attributor.open(Contacted {
-            decision_id: d.decision_id.to_owned(),
-            customer_id: d.customer_id.to_owned(),
-            action: d.action,
-            at: d.at,
-            response: info.response,
-            category,
-        });
+        s.control_attributor.open(contact);
     }
 
     /// Attributes events (any order within the batch: they are taken by time), then closes
@@ -580,4 +560,20 @@ fn close(s: &mut State, now: DateTime<Utc>) {
                 .record(o.decision.action, segment, 0.0, o.responded());
         }
     }
+}
+
+/// The response window a recorded decision opens for its action (`None` for an action the
+/// catalog no longer has), built before the lock is taken.
+fn contacted(catalog: &Catalog, d: &Recorded<'_>) -> Option<Contacted> {
+    let info = catalog.actions().nth(d.action)?;
+    Some(Contacted {
+        decision_id: d.decision_id.to_owned(),
+        customer_id: d.customer_id.to_owned(),
+        action: d.action,
+        at: d.at,
+        response: info.response,
+        category: info
+            .category
+            .and_then(|c| catalog.categories().get(c).cloned()),
+    })
 }
