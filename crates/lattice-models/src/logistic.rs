@@ -248,7 +248,7 @@ pub fn fit_calibrated(
         w.push(m.intercept);
         w
     });
-    let mut best: Option<(f64, LogisticModel)> = None;
+    let mut best: Option<(f64, LogisticModel, Vec<f64>)> = None;
     for alpha in path {
         let (weights, intercept) = fit_raw(&zt, train.y, alpha, start.as_deref())?;
         let w = Array1::from(weights.clone());
@@ -263,7 +263,7 @@ pub fn fit_calibrated(
         let mut next = weights.clone();
         next.push(intercept);
         start = Some(next);
-        if best.as_ref().is_none_or(|(l, _)| loss < *l) {
+        if best.as_ref().is_none_or(|(l, ..)| loss < *l) {
             let model = LogisticModel {
                 features: features.to_vec(),
                 scaler: scaler.clone(),
@@ -273,18 +273,12 @@ pub fn fit_calibrated(
                 calibration: Calibration::Platt(platt),
                 calibration_choice: None,
             };
-            best = Some((loss, model));
+            best = Some((loss, model, logits));
         }
     }
-    let (_, mut model) = best.ok_or_else(|| ModelError::Fit("empty alpha grid".into()))?;
+    let (_, mut model, logits) = best.ok_or_else(|| ModelError::Fit("empty alpha grid".into()))?;
     // The strength was chosen under Platt; now the calibration itself is chosen, on the same
-    // window, between Platt and isotonic.
-    let w = Array1::from(model.weights.clone());
-    let logits: Vec<f64> = zv
-        .rows()
-        .into_iter()
-        .map(|r| model.intercept + r.dot(&w))
-        .collect();
+    // window's logits, between Platt and isotonic.
     let (calibration, choice) = Calibration::choose(&logits, valid.y);
     model.calibration = calibration;
     model.calibration_choice = Some(choice);
