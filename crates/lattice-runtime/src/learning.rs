@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use lattice_catalog::settings::Settings;
-use lattice_decide::{Catalog, Context, Customer, RankOptions};
+use lattice_decide::{Catalog, Context, Customer, Decision, Learned, RankOptions};
 use lattice_events::{EventStore, StoreError};
 use lattice_learn::thompson::{choose_with_shares, thompson_shares};
 use lattice_learn::{
@@ -179,6 +179,28 @@ impl Learning {
                 )
             })
             .unzip()
+    }
+
+    /// A recorded decision for `customer`: the chooser's pick (greedy or Thompson by
+    /// `explore`, seeded by `decision_id`, with the probability to log) and the ranking on the
+    /// propensities it chose with, control groups applied. Also the customer's segment.
+    pub fn decide(
+        &self,
+        catalog: &Catalog,
+        customer: &Customer<'_>,
+        context: &Context<'_>,
+        options: &RankOptions,
+        decision_id: &str,
+    ) -> (Decision, Chosen, Segment) {
+        let control = self.control(catalog, customer.id);
+        let chosen = self.choose(catalog, customer, context, options, &control, decision_id);
+        let learned = Learned {
+            propensities: &chosen.propensities,
+            control: &control,
+            observed: &chosen.observed,
+        };
+        let d = lattice_decide::rank_with(catalog, customer, context, options, &learned);
+        (d, chosen, self.segment(customer))
     }
 
     /// Chooses for a recorded decision: the eligible actions (every rule but the competition,

@@ -198,17 +198,8 @@ async fn decide_and_record(
     // Greedy or Thompson (`[policy] explore`), seeded by the decision id; the probability of
     // the first action is recorded for off-policy evaluation.
     let (decision, chosen, segment) = with_customer(&m, id, |c| {
-        let control = m.learning.control(&m.catalog, id);
-        let chosen = m
-            .learning
-            .choose(&m.catalog, c, context, options, &control, &decision_id);
-        let learned = Learned {
-            propensities: &chosen.propensities,
-            control: &control,
-            observed: &chosen.observed,
-        };
-        let d = lattice_decide::rank_with(&m.catalog, c, context, options, &learned);
-        (d, chosen, m.learning.segment(c))
+        m.learning
+            .decide(&m.catalog, c, context, options, &decision_id)
     })?;
     // The chooser's pick is the first action unless ranking disagreed (a channel filled by
     // higher-ranked actions): then no probability is claimed.
