@@ -1,7 +1,8 @@
 //! `rank` over a 30-action catalog: the sample catalog's 16 actions plus 14 more, several with
-//! CEL expressions, for a customer with recent contacts and send-time profiles.
+//! CEL expressions, for a customer with recent contacts and send-time profiles (`fixture/`).
 //!
-//! `cargo bench -p lattice-decide` (target: under 5 µs per call).
+//! `cargo bench -p lattice-decide` (target: under 5 µs per call). A recorded decision with
+//! learning on the same input: `cargo bench -p lattice-runtime --bench recorded`.
 
 #![allow(clippy::unwrap_used)] // tests and benchmarks may unwrap
 
@@ -48,8 +49,8 @@ fn bench_rank(c: &mut Criterion) {
             out
         })
     });
-    // What a learning server's recorded decision adds before ranking: each action screened on
-    // its own for the chooser's arms (lattice-runtime's `Learning::choose`).
+    // Each action screened on its own, as audiences ask. (A recorded decision used to pay this
+    // on top of ranking for its chooser's arms; it now shares the ranking's `Screening`.)
     let n = catalog.actions().count();
     c.bench_function("assess each of 30 actions", |b| {
         b.iter(|| {

@@ -166,7 +166,7 @@ pub use input::{
 };
 pub use kind::Kind;
 pub use output::{Decision, Exclusion, ExclusionRule, RankedAction};
-pub use rank::{rank, rank_json, rank_json_with, rank_with};
+pub use rank::{Screening, rank, rank_json, rank_json_with, rank_with};
 pub use tuning::Tuning;
 
 impl Catalog {

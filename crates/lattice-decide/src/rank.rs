@@ -35,21 +35,7 @@ pub fn rank_with(
     options: &RankOptions,
     learned: &Learned<'_>,
 ) -> Decision {
-    ranked(
-        catalog,
-        customer,
-        context,
-        options,
-        learned,
-        |s, picks, excluded| {
-            let mut reasons = Reasons::default();
-            Decision {
-                customer_id: customer.id.to_owned(),
-                actions: picks.iter().map(|p| present(p, s, &mut reasons)).collect(),
-                excluded,
-            }
-        },
-    )
+    Screening::new(catalog, customer, context, options).rank(learned)
 }
 
 /// [`rank`], with the [`Decision`] written straight to `out` as JSON: the bytes
@@ -82,95 +68,175 @@ pub fn rank_json_with(
     learned: &Learned<'_>,
     out: &mut Vec<u8>,
 ) {
-    ranked(
-        catalog,
-        customer,
-        context,
-        options,
-        learned,
-        |s, picks, excluded| {
-            json::write_decision(out, s, picks, excluded.as_deref());
-        },
-    )
+    Screening::new(catalog, customer, context, options).rank_json(learned, out)
 }
 
-/// Screens, scores, sorts and hands out channels; `finish` turns the picks (best first) and,
-/// with `explain`, the exclusions (catalog order) into the answer.
-fn ranked<R>(
-    catalog: &Catalog,
-    customer: &Customer<'_>,
-    context: &Context<'_>,
-    options: &RankOptions,
-    learned: &Learned<'_>,
-    finish: impl FnOnce(&Subject<'_>, &[Pick], Option<Vec<Exclusion>>) -> R,
-) -> R {
-    let facts = Facts::new(catalog, customer, context);
-    let subject = Subject {
-        catalog,
-        customer,
-        context,
-        facts: &facts,
-    };
-    let last_sent = last_sent_per_action(catalog, customer, context.now);
+/// One customer's actions screened once through every rule but the control groups: the
+/// first half of a ranking. A recorded decision's chooser reads the eligible actions from it
+/// ([`Screening::eligible`]) and the ranking then finishes on the propensities it chose
+/// ([`Screening::rank`]), so the rules run once per decision, not once for each.
+pub struct Screening<'a> {
+    catalog: &'a Catalog,
+    customer: &'a Customer<'a>,
+    context: &'a Context<'a>,
+    options: RankOptions,
+    facts: Facts<'a>,
+    /// Actions that passed every rule, in catalog order.
+    candidates: Vec<Candidate>,
+    /// With `explain`: the actions that failed one, and why.
+    misses: Option<Vec<(usize, Miss)>>,
+}
 
-    let mut candidates: Vec<Candidate> = Vec::with_capacity(catalog.actions.len());
-    let mut excluded: Option<Vec<(usize, Exclusion)>> = options.explain.then(Vec::new);
-    for (i, action) in catalog.actions.iter().enumerate() {
-        let last = last_sent.get(i).copied().flatten();
-        match screen(i, action, &subject, last, options).and_then(|c| learned.apply(action, c)) {
-            Ok(c) => candidates.push(c),
-            Err(miss) => {
-                if let Some(list) = &mut excluded {
-                    list.push((i, miss.explain(action, &subject, options)));
+impl<'a> Screening<'a> {
+    /// Screens every action of `catalog` for `customer`, cheapest rule first.
+    pub fn new(
+        catalog: &'a Catalog,
+        customer: &'a Customer<'a>,
+        context: &'a Context<'a>,
+        options: &RankOptions,
+    ) -> Self {
+        let facts = Facts::new(catalog, customer, context);
+        let subject = Subject {
+            catalog,
+            customer,
+            context,
+            facts: &facts,
+        };
+        let last_sent = last_sent_per_action(catalog, customer, context.now);
+        let mut candidates: Vec<Candidate> = Vec::with_capacity(catalog.actions.len());
+        let mut misses = options.explain.then(Vec::new);
+        for (i, action) in catalog.actions.iter().enumerate() {
+            let last = last_sent.get(i).copied().flatten();
+            match screen(i, action, &subject, last, options) {
+                Ok(c) => candidates.push(c),
+                Err(miss) => {
+                    if let Some(list) = &mut misses {
+                        list.push((i, miss));
+                    }
                 }
             }
         }
+        Screening {
+            catalog,
+            customer,
+            context,
+            options: *options,
+            facts,
+            candidates,
+            misses,
+        }
     }
-    candidates.sort_by(|a, b| {
-        b.score.total_cmp(&a.score).then_with(|| {
-            catalog.actions[a.index]
-                .id
-                .cmp(&catalog.actions[b.index].id)
+
+    /// The actions that passed every rule (control groups not yet applied), in catalog order:
+    /// (catalog index, the propensity of its kind), what [`Catalog::assess`] answers for each.
+    pub fn eligible(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.candidates.iter().map(|c| (c.index, c.propensity))
+    }
+
+    /// Finishes the ranking with what outcomes taught, as [`rank_with`].
+    pub fn rank(self, learned: &Learned<'_>) -> Decision {
+        let id = self.customer.id;
+        self.finish(learned, |s, picks, excluded| {
+            let mut reasons = Reasons::default();
+            Decision {
+                customer_id: id.to_owned(),
+                actions: picks.iter().map(|p| present(p, s, &mut reasons)).collect(),
+                excluded,
+            }
         })
-    });
+    }
 
-    // Contacts left this week per channel; `None` is uncapped.
-    let mut left = PerChannel::<Option<u32>>::default();
-    for ch in Channel::ALL {
-        *left.get_mut(ch) = catalog
-            .policy
-            .caps
-            .get(ch)
-            .map(|cap| cap.saturating_sub(*facts.sent_7d.get(ch)));
+    /// Finishes the ranking as [`rank_json_with`]: the decision appended to `out` as JSON.
+    pub fn rank_json(self, learned: &Learned<'_>, out: &mut Vec<u8>) {
+        self.finish(learned, |s, picks, excluded| {
+            json::write_decision(out, s, picks, excluded.as_deref());
+        })
     }
-    let mut picks = Vec::with_capacity(options.limit.min(candidates.len()));
-    // One send time per channel and horizon: actions sharing them share the answer.
-    let mut send_times = SendTimes::default();
-    for c in &candidates {
-        if picks.len() >= options.limit {
-            break;
+
+    /// Applies control groups and learned propensities, scores, sorts and hands out channels;
+    /// `finish` turns the picks (best first) and, with `explain`, the exclusions (catalog
+    /// order) into the answer.
+    fn finish<R>(
+        self,
+        learned: &Learned<'_>,
+        finish: impl FnOnce(&Subject<'_>, &[Pick], Option<Vec<Exclusion>>) -> R,
+    ) -> R {
+        let Screening {
+            catalog,
+            customer,
+            context,
+            options,
+            facts,
+            candidates,
+            mut misses,
+        } = self;
+        let subject = Subject {
+            catalog,
+            customer,
+            context,
+            facts: &facts,
+        };
+        let mut candidates: Vec<Candidate> = candidates
+            .into_iter()
+            .filter_map(|c| {
+                let index = c.index;
+                learned
+                    .apply(&catalog.actions[index], c)
+                    .map_err(|miss| {
+                        if let Some(list) = &mut misses {
+                            list.push((index, miss));
+                        }
+                    })
+                    .ok()
+            })
+            .collect();
+        candidates.sort_by(|a, b| {
+            b.score.total_cmp(&a.score).then_with(|| {
+                catalog.actions[a.index]
+                    .id
+                    .cmp(&catalog.actions[b.index].id)
+            })
+        });
+
+        // Contacts left this week per channel; `None` is uncapped.
+        let mut left = PerChannel::<Option<u32>>::default();
+        for ch in Channel::ALL {
+            *left.get_mut(ch) = catalog
+                .policy
+                .caps
+                .get(ch)
+                .map(|cap| cap.saturating_sub(*facts.sent_7d.get(ch)));
         }
-        let action = &catalog.actions[c.index];
-        match pick_channel(action, c.channels, &left, context) {
-            Some(ch) => {
-                if let Some(n) = left.get_mut(ch) {
-                    *n -= 1;
-                }
-                picks.push(pick(action, c, ch, &subject, &mut send_times));
+        let mut picks = Vec::with_capacity(options.limit.min(candidates.len()));
+        // One send time per channel and horizon: actions sharing them share the answer.
+        let mut send_times = SendTimes::default();
+        for c in &candidates {
+            if picks.len() >= options.limit {
+                break;
             }
-            None => {
-                if let Some(list) = &mut excluded {
-                    let detail = Miss::CapUsed.explain(action, &subject, options);
-                    list.push((c.index, detail));
+            let action = &catalog.actions[c.index];
+            match pick_channel(action, c.channels, &left, context) {
+                Some(ch) => {
+                    if let Some(n) = left.get_mut(ch) {
+                        *n -= 1;
+                    }
+                    picks.push(pick(action, c, ch, &subject, &mut send_times));
+                }
+                None => {
+                    if let Some(list) = &mut misses {
+                        list.push((c.index, Miss::CapUsed));
+                    }
                 }
             }
         }
+        let excluded = misses.map(|mut list| {
+            list.sort_by_key(|(i, _)| *i);
+            list.into_iter()
+                .map(|(i, miss)| miss.explain(&catalog.actions[i], &subject, &options))
+                .collect()
+        });
+        finish(&subject, &picks, excluded)
     }
-    let excluded = excluded.map(|mut list| {
-        list.sort_by_key(|(i, _)| *i);
-        list.into_iter().map(|(_, e)| e).collect()
-    });
-    finish(&subject, &picks, excluded)
 }
 
 /// An action that passed every rule.

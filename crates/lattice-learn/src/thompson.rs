@@ -119,12 +119,33 @@ fn choose_inner(
             propensities: means,
         });
     }
+    // The logged probability of `arm` from the win shares (the chosen arm's counted as at
+    // least one draw of DRAWS, as when the decisive draw is one of them).
+    let logged = |arm: usize, shares: &[f64]| {
+        let share = shares
+            .get(arm)
+            .copied()
+            .unwrap_or(0.0)
+            .max(1.0 / DRAWS as f64);
+        (explore * share + (1.0 - explore) * f64::from(u8::from(arm == greedy))).min(1.0)
+    };
+    if let (Some(shares), false) = (shares, explored) {
+        // Greedy with the shares known: the decisive draw would decide nothing, so it is not
+        // drawn (the same choice and probability as drawing it).
+        return Some(Choice {
+            arm: greedy,
+            explored,
+            probability: logged(greedy, shares),
+            propensities: means,
+        });
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(hash64(&[decision_id, "thompson"]));
     let mut thetas = Vec::with_capacity(arms.len());
     draw(arms, &means, &mut rng, &mut thetas);
     let sampled = best(arms, &thetas);
-    let shares: Vec<f64> = match shares {
-        Some(s) => s.to_vec(),
+    let arm = if explored { sampled } else { greedy };
+    let probability = match shares {
+        Some(shares) => logged(arm, shares),
         None => {
             let mut wins = vec![0u32; arms.len()];
             wins[sampled] += 1;
@@ -133,20 +154,14 @@ fn choose_inner(
                 draw(arms, &means, &mut rng, &mut scratch);
                 wins[best(arms, &scratch)] += 1;
             }
-            wins.iter().map(|&w| f64::from(w) / DRAWS as f64).collect()
+            let shares: Vec<f64> = wins.iter().map(|&w| f64::from(w) / DRAWS as f64).collect();
+            logged(arm, &shares)
         }
     };
-    let arm = if explored { sampled } else { greedy };
-    let share = shares
-        .get(arm)
-        .copied()
-        .unwrap_or(0.0)
-        .max(1.0 / DRAWS as f64);
-    let probability = explore * share + (1.0 - explore) * f64::from(u8::from(arm == greedy));
     Some(Choice {
         arm,
         explored,
-        probability: probability.min(1.0),
+        probability,
         propensities: if explored { thetas } else { means },
     })
 }

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use lattice_catalog::settings::Settings;
-use lattice_decide::{Catalog, Context, Customer, Decision, Learned, RankOptions};
+use lattice_decide::{Catalog, Context, Customer, Decision, Learned, RankOptions, Screening};
 use lattice_events::{EventStore, StoreError};
 use lattice_learn::thompson::{choose_with_shares, thompson_shares};
 use lattice_learn::{
@@ -38,7 +38,8 @@ struct State {
     /// Responded decisions waiting for their window to end before they count (counting them
     /// earlier than the non-responses would inflate recent cells).
     awaiting: Vec<Outcome>,
-    /// Thompson win shares per (segment, eligible actions), valid until a posterior changes:
+    /// Thompson win shares per (segment, eligible actions), valid until a posterior of the
+    /// segment changes:
     /// decisions over the same posteriors share one exact probability, so one 1,000-draw
     /// estimate serves them (2 ms for 30 actions, against microseconds for the decisive draw).
     shares: HashMap<(Segment, Vec<usize>), Vec<f64>>,
@@ -183,7 +184,8 @@ impl Learning {
 
     /// A recorded decision for `customer`: the chooser's pick (greedy or Thompson by
     /// `explore`, seeded by `decision_id`, with the probability to log) and the ranking on the
-    /// propensities it chose with, control groups applied. Also the customer's segment.
+    /// propensities it chose with, control groups applied. Also the customer's segment. The
+    /// actions are screened once, for the chooser and the ranking both.
     pub fn decide(
         &self,
         catalog: &Catalog,
@@ -192,41 +194,32 @@ impl Learning {
         options: &RankOptions,
         decision_id: &str,
     ) -> (Decision, Chosen, Segment) {
+        let screening = Screening::new(catalog, customer, context, options);
+        let segment = self.segment(customer);
         let control = self.control(catalog, customer.id);
-        let chosen = self.choose(catalog, customer, context, options, &control, decision_id);
+        let chosen = self.choose(catalog, segment, &screening, &control, decision_id);
         let learned = Learned {
             propensities: &chosen.propensities,
             control: &control,
             observed: &chosen.observed,
         };
-        let d = lattice_decide::rank_with(catalog, customer, context, options, &learned);
-        (d, chosen, self.segment(customer))
+        (screening.rank(&learned), chosen, segment)
     }
 
-    /// Chooses for a recorded decision: the eligible actions (every rule but the competition,
-    /// control groups applied) as arms, greedy or Thompson by `explore`, seeded by the decision
-    /// id.
+    /// Chooses for a recorded decision in `segment`: the screened actions (every rule but the
+    /// competition) less the promotional ones the customer is held out of (`control`) as arms,
+    /// greedy or Thompson by `explore`, seeded by the decision id.
     pub fn choose(
         &self,
         catalog: &Catalog,
-        customer: &Customer<'_>,
-        context: &Context<'_>,
-        options: &RankOptions,
+        segment: Segment,
+        screening: &Screening<'_>,
         control: &[bool],
         decision_id: &str,
     ) -> Chosen {
-        let segment = self.segment(customer);
         let infos: Vec<_> = catalog.actions().collect();
         let held = |a: usize| infos[a].promotional && control.get(a).copied().unwrap_or(false);
-        let all: Vec<(usize, f64)> = infos
-            .iter()
-            .filter_map(|a| {
-                catalog
-                    .assess(a.index, customer, context, options.channel)
-                    .ok()
-                    .map(|p| (a.index, p))
-            })
-            .collect();
+        let all: Vec<(usize, f64)> = screening.eligible().collect();
         // What greedy would have taken without control groups; held out of it, the customer
         // is an observation of its control arm.
         let held_out = {
@@ -560,15 +553,20 @@ fn close(s: &mut State, now: DateTime<Utc>) {
         .partition(|o| o.decision.closes_at() <= now);
     s.awaiting = later;
     done.extend(due);
-    if !done.is_empty() {
-        // Posteriors are about to change: cached Thompson shares no longer hold.
-        s.shares.clear();
-    }
+    let mut changed = Vec::new();
     for o in done {
         if let Some((segment, prior)) = s.open.remove(&o.decision.decision_id) {
             s.posteriors
                 .record(o.decision.action, segment, prior, o.responded());
+            changed.push(segment);
         }
+    }
+    // Cached Thompson shares of a segment whose posteriors changed no longer hold; the other
+    // segments' still do (a close used to drop them all, so a busy server recomputed its
+    // 1,000 draws on most recorded decisions).
+    if !changed.is_empty() {
+        s.shares
+            .retain(|(segment, _), _| !changed.contains(segment));
     }
     let mut done = s.control_attributor.close_until(now);
     let (due, later): (Vec<Outcome>, Vec<Outcome>) = std::mem::take(&mut s.control_awaiting)

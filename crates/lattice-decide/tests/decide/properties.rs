@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use lattice_catalog::actions::{Action, ActionCatalog, Policy};
 use lattice_decide::{
     Catalog, Channel, Contact, Context, Customer, ExclusionRule, HOURS_PER_WEEK, Kind, Learned,
-    PerChannel, RankOptions, Scores, SendTimeProfile, SendTimeSource, rank, rank_with,
+    PerChannel, RankOptions, Scores, Screening, SendTimeProfile, SendTimeSource, rank, rank_with,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -509,6 +509,20 @@ fn check_learned(
             prop_assert!(control[i] && promotional(i), "{} held out wrongly", e.id);
         }
     }
+    // One screening serves the chooser and the ranking: its eligible actions are those
+    // `assess` passes, with the same propensities, and finishing it is `rank_with`.
+    let screening = Screening::new(catalog, customer, context, &explain);
+    let eligible: Vec<(usize, f64)> = screening.eligible().collect();
+    let assessed: Vec<(usize, f64)> = (0..n)
+        .filter_map(|i| {
+            catalog
+                .assess(i, customer, context, options.channel)
+                .ok()
+                .map(|p| (i, p))
+        })
+        .collect();
+    prop_assert_eq!(eligible, assessed);
+    prop_assert_eq!(screening.rank(&learned), d);
     // Without learning, rank_with is rank.
     prop_assert_eq!(
         rank_with(catalog, customer, context, options, &Learned::default()),
