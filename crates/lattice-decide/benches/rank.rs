@@ -24,13 +24,13 @@ fn bench_rank(c: &mut Criterion) {
     let customer = f.customer("c0042");
     let context = f.context();
     let options = f.options;
-    let decision = rank(&catalog, &customer, &context, &options);
+    let decision = rank(catalog, &customer, &context, &options);
     assert_eq!(decision.actions.len(), 5);
 
     c.bench_function("rank 30 actions, limit 5", |b| {
         b.iter(|| {
             rank(
-                black_box(&catalog),
+                black_box(catalog),
                 black_box(&customer),
                 black_box(&context),
                 &options,
@@ -70,7 +70,7 @@ fn bench_rank(c: &mut Criterion) {
     c.bench_function("rank 30 actions, limit 5, explain", |b| {
         b.iter(|| {
             rank(
-                black_box(&catalog),
+                black_box(catalog),
                 black_box(&customer),
                 black_box(&context),
                 &explain,
@@ -83,13 +83,13 @@ fn bench_rank(c: &mut Criterion) {
             catalog.send_at(
                 black_box(now),
                 chrono_tz::America::New_York,
-                Some(black_box(&profile)),
+                Some(black_box(profile)),
                 false,
             )
         })
     });
     c.bench_function("compile 30 actions", |b| {
-        b.iter(|| Catalog::compile(black_box(&actions), &settings, &variables, &categories))
+        b.iter(|| Catalog::compile(black_box(actions), settings, variables, categories))
     });
 }
 
