@@ -226,7 +226,8 @@ fn solve_spd(hess: &[f64], g: &[f64], d: usize) -> Option<Vec<f64>> {
             let dot: f64 = (0..j).map(|t| l[i * d + t] * l[j * d + t]).sum();
             let v = hess[j * d + i] - dot;
             if i == j {
-                if !(v > 1e-12 * hess[i * d + i].abs().max(1e-300)) {
+                // NaN fails this too.
+                if v.is_nan() || v <= 1e-12 * hess[i * d + i].abs().max(1e-300) {
                     return None;
                 }
                 l[i * d + i] = v.sqrt();
