@@ -6,6 +6,12 @@ use serde::{Deserialize, Serialize};
 
 pub const DAY_US: i64 = 86_400_000_000;
 
+/// The UTC calendar day of an instant, in days since the Unix epoch: the day BG/NBD's repeat
+/// purchase days are counted in (the SQL's `t / DAY_US` agrees for instants after 1970).
+pub fn utc_day(t_us: i64) -> i64 {
+    t_us.div_euclid(DAY_US)
+}
+
 /// A support ticket or review at or below this sentiment is a negative moment.
 pub const NEGATIVE_SENTIMENT: f64 = -0.3;
 
@@ -35,6 +41,11 @@ pub struct Aggregates {
     /// Amount of the first order (the one without a previous order): Gamma-Gamma models the
     /// mean of the repeat orders only.
     pub first_order_amount: f64,
+    /// Distinct days (UTC) with an order: BG/NBD's repeat purchase days, as the paper and
+    /// `lifetimes` count them, are this minus one.
+    pub purchase_days: f64,
+    /// Spend on the first of those days (every order on it).
+    pub first_day_amount: f64,
     pub purchase_lines: f64,
     pub returns: f64,
     /// Purchase lines per category, aligned with the feature context's categories.

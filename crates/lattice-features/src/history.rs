@@ -522,6 +522,8 @@ fn read_aggregates(b: &RecordBatch, k: usize, out: &mut Vec<(String, Aggregates)
         "sentiment_sum_90d",
         "sentiment_n_90d",
         "first_order_amount",
+        "purchase_days",
+        "first_day_amount",
     ];
     let cols: Vec<_> = names.iter().map(|n| f(n)).collect::<Result<_>>()?;
     let lines: Vec<_> = (0..k)
@@ -579,6 +581,8 @@ fn read_aggregates(b: &RecordBatch, k: usize, out: &mut Vec<(String, Aggregates)
                 spend_365d: v(6),
                 gap_sq_sum_days: v(7),
                 first_order_amount: v(25),
+                purchase_days: v(26),
+                first_day_amount: v(27),
                 purchase_lines: v(8),
                 returns: v(9),
                 email_contacts: v(10),

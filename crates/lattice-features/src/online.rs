@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use crate::aggregates::{Aggregates, DAY_US, NEGATIVE_SENTIMENT};
+use crate::aggregates::{Aggregates, DAY_US, NEGATIVE_SENTIMENT, utc_day};
 
 /// One event as the online state sees it (the contract's columns, borrowed).
 #[derive(Debug, Clone, Copy, Default)]
@@ -148,6 +148,9 @@ impl Aggregates {
             if *first {
                 self.first_order_amount += amount;
             }
+            if self.first_order_us.map(utc_day) == Some(utc_day(t)) {
+                self.first_day_amount += amount;
+            }
             return;
         }
         let first = self.last_order_us.is_none();
@@ -158,8 +161,18 @@ impl Aggregates {
             // last order too (the exact neighbour is not known online).
             let gap = (t - last).abs() as f64 / DAY_US as f64;
             self.gap_sq_sum_days += gap * gap;
+            // A new purchase day unless it shares the last order's day (or, late, the first's).
+            let (day, first_day) = (utc_day(t), self.first_order_us.map(utc_day));
+            if day != utc_day(last) && Some(day) != first_day {
+                self.purchase_days += 1.0;
+            }
+            if Some(day) == first_day {
+                self.first_day_amount += amount;
+            }
         } else {
             self.first_order_amount += amount;
+            self.first_day_amount += amount;
+            self.purchase_days = 1.0;
         }
         self.orders += 1.0;
         self.first_order_us = Some(self.first_order_us.map_or(t, |f| f.min(t)));
@@ -193,7 +206,7 @@ const CATEGORY_VECTORS: [&str; 7] = [
     "spend_365d",
 ];
 
-const SCALARS: [&str; 31] = [
+const SCALARS: [&str; 33] = [
     "first_event_us",
     "last_event_us",
     "orders",
@@ -207,6 +220,8 @@ const SCALARS: [&str; 31] = [
     "spend_365d",
     "gap_sq_sum_days",
     "first_order_amount",
+    "purchase_days",
+    "first_day_amount",
     "purchase_lines",
     "returns",
     "email_contacts",
@@ -253,6 +268,8 @@ impl Aggregates {
             self.spend_365d,
             self.gap_sq_sum_days,
             self.first_order_amount,
+            self.purchase_days,
+            self.first_day_amount,
             self.purchase_lines,
             self.returns,
             self.email_contacts,
@@ -314,24 +331,26 @@ impl Aggregates {
             spend_365d: s[10],
             gap_sq_sum_days: s[11],
             first_order_amount: s[12],
-            purchase_lines: s[13],
-            returns: s[14],
-            email_contacts: s[15],
-            email_opens: s[16],
-            email_clicks: s[17],
-            push_contacts: s[18],
-            push_opens: s[19],
-            sms_contacts: s[20],
-            sms_clicks: s[21],
-            contacts: s[22],
-            redemptions: s[23],
-            views_30d: s[24],
-            carts_30d: s[25],
-            app_opens_30d: s[26],
-            support_90d: s[27],
-            sentiment_sum_90d: s[28],
-            sentiment_n_90d: s[29],
-            last_negative_us: unopt(s[30]),
+            purchase_days: s[13],
+            first_day_amount: s[14],
+            purchase_lines: s[15],
+            returns: s[16],
+            email_contacts: s[17],
+            email_opens: s[18],
+            email_clicks: s[19],
+            push_contacts: s[20],
+            push_opens: s[21],
+            sms_contacts: s[22],
+            sms_clicks: s[23],
+            contacts: s[24],
+            redemptions: s[25],
+            views_30d: s[26],
+            carts_30d: s[27],
+            app_opens_30d: s[28],
+            support_90d: s[29],
+            sentiment_sum_90d: s[30],
+            sentiment_n_90d: s[31],
+            last_negative_us: unopt(s[32]),
             category_lines: lines.to_vec(),
             category_views: views.to_vec(),
             category_orders: orders.to_vec(),
@@ -418,6 +437,28 @@ mod tests {
     }
 
     #[test]
+    fn orders_on_one_day_are_one_purchase_day() {
+        let cats = vec!["shoes".to_string()];
+        let mut a = Aggregates::empty(1);
+        let mut memo = OrderMemo::default();
+        let hour = DAY_US / 24;
+        a.apply(&purchase(9 * hour, Some("o1"), 10.0), &cats, &mut memo);
+        a.apply(&purchase(15 * hour, Some("o2"), 4.0), &cats, &mut memo);
+        a.apply(&purchase(DAY_US + hour, Some("o3"), 7.0), &cats, &mut memo);
+        a.apply(
+            &purchase(DAY_US + 2 * hour, Some("o4"), 1.0),
+            &cats,
+            &mut memo,
+        );
+        // A late line of the first order still counts towards the first day.
+        a.apply(&purchase(9 * hour, Some("o1"), 2.0), &cats, &mut memo);
+        assert_eq!(a.orders, 4.0);
+        assert_eq!(a.purchase_days, 2.0);
+        assert_eq!(a.first_day_amount, 16.0);
+        assert_eq!(a.first_order_amount, 12.0);
+    }
+
+    #[test]
     fn lines_of_one_order_count_one_order_and_gaps_square_days() {
         let cats = vec!["shoes".to_string()];
         let mut a = Aggregates::empty(1);
@@ -430,6 +471,7 @@ mod tests {
         assert_eq!(a.revenue, 35.0);
         assert_eq!(a.first_order_amount, 15.0);
         assert_eq!(a.gap_sq_sum_days, 9.0);
+        assert_eq!((a.purchase_days, a.first_day_amount), (2.0, 15.0));
         assert_eq!(a.category_lines, vec![3.0]);
         assert_eq!(
             (a.first_order_us, a.last_order_us),

@@ -134,6 +134,16 @@ og AS (
     SUM(CASE WHEN gap IS NULL THEN amount ELSE 0.0 END) AS first_order_amount
   FROM g GROUP BY customer_id
 ),
+od AS (
+  SELECT customer_id, t / {DAY_US} AS day, SUM(amount) AS amount
+  FROM o GROUP BY customer_id, t / {DAY_US}
+),
+odg AS (
+  SELECT customer_id,
+    CAST(COUNT(*) AS DOUBLE) AS purchase_days,
+    first_value(amount ORDER BY day) AS first_day_amount
+  FROM od GROUP BY customer_id
+),
 ea AS (
   SELECT customer_id,
     MIN(t) AS first_event_us,
@@ -161,8 +171,9 @@ ea AS (
   FROM e GROUP BY customer_id
 ){rhythm}
 SELECT ea.*, og.orders, og.first_order_us, og.last_order_us, og.orders_30d, og.orders_90d,
-  og.orders_365d, og.orders_prev_90d, og.spend_365d, og.gap_sq_sum_days, og.first_order_amount{rhythm_select}
-FROM ea LEFT JOIN og ON ea.customer_id = og.customer_id{rhythm_join}",
+  og.orders_365d, og.orders_prev_90d, og.spend_365d, og.gap_sq_sum_days, og.first_order_amount, odg.purchase_days, odg.first_day_amount{rhythm_select}
+FROM ea LEFT JOIN og ON ea.customer_id = og.customer_id
+LEFT JOIN odg ON ea.customer_id = odg.customer_id{rhythm_join}",
         o30 = count(&format!("t > {d30}")),
         o90 = count(&format!("t > {d90}")),
         o365 = count(&format!("t > {d365}")),

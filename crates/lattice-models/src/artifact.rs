@@ -26,7 +26,10 @@ use crate::pipeline::TrainConfig;
 use crate::score::Models;
 
 /// 2: the snapshot carries each customer's aggregates (`agg_*` columns) for online events.
-pub const FORMAT_VERSION: u32 = 3;
+/// 3: per-category rhythm features, affinity input sets, calibration choice.
+/// 4: purchase days and the first day's spend in the aggregates; BG/NBD's repeat count
+/// (`training_config.clv_frequency`, `clv.repeat` in weights.json).
+pub const FORMAT_VERSION: u32 = 4;
 pub const MANIFEST: &str = "manifest.json";
 pub const WEIGHTS: &str = "weights.json";
 pub const SNAPSHOT: &str = "snapshot.parquet";

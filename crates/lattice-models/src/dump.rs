@@ -15,7 +15,7 @@
 //! | `purchases_in_horizon` | f64 | purchase events (lines) in `(as_of, as_of + horizon]`, as `lattice evaluate`'s CLV check counts them |
 //! | `orders_in_horizon` | f64 | distinct orders in `(as_of, as_of + horizon]`, as the features and BG/NBD count purchases |
 //! | `affinity_<slug>` | bool | a purchase of the category in `(as_of, as_of + affinity_days]` |
-//! | `rfm_frequency`, `rfm_recency`, `rfm_T`, `rfm_monetary_value` | f64, nullable | the BG/NBD summary at `as_of` in weeks, `lifetimes`' names behind an `rfm_` prefix (the features already have a `frequency`): repeat orders, first to last order, first order to `as_of`, mean value of the repeat orders (0 without); null without purchases |
+//! | `rfm_frequency`, `rfm_recency`, `rfm_T`, `rfm_monetary_value` | f64, nullable | the BG/NBD summary at `as_of` in weeks, `lifetimes`' names behind an `rfm_` prefix (the features already have a `frequency`): as `clv.repeat` counts them (repeat purchase days by default: first to last purchase day, first day to the cutoff day, mean spend of the repeat days, 0 without); null without purchases |
 //! | `in_fit_sample` | bool | train and valid only: the row is in the deterministic sample the models were fitted on |
 //! | `lattice_churn_probability` | f64, nullable | test only: the churn model's calibrated probability; null outside the churn population |
 //! | `lattice_affinity_<slug>` | f64 | test only: the category model's probability |
@@ -152,7 +152,11 @@ pub async fn write_backtest_features(
         ("valid", t - h * DAY_US, false),
         ("test", t, true),
     ] {
-        let clv = is_test.then_some(&fitted.clv);
+        let clv = if is_test {
+            Ok(&fitted.clv)
+        } else {
+            Err(fitted.clv.repeat)
+        };
         let (snap, _) = snapshot(history, profiles, ctx, as_of, cfg.horizon_days, clv).await?;
         let lab = labels(history, as_of, cfg, ctx, 1.0).await?;
         let n = snap.len();
@@ -198,7 +202,10 @@ pub async fn write_backtest_features(
             let y = affinity_labels(&snap, &lab, c);
             t_cols.bool(&format!("affinity_{s}"), y.into_iter().map(Some).collect());
         }
-        let rfms: Vec<_> = snap.aggregates().map(|a| rfm(a, as_of)).collect();
+        let rfms: Vec<_> = snap
+            .aggregates()
+            .map(|a| rfm(a, as_of, fitted.clv.repeat))
+            .collect();
         t_cols.f64(
             "rfm_frequency",
             rfms.iter().map(|r| r.map(|r| r.frequency)).collect(),

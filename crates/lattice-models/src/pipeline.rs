@@ -23,7 +23,6 @@ use crate::sendtime::{
 };
 
 const DAY_US: i64 = lattice_features::aggregates::DAY_US;
-const WEEK_US: f64 = 7.0 * DAY_US as f64;
 
 /// Names of the BG/NBD quantities appended to the feature vector of the churn and affinity
 /// models.
@@ -47,6 +46,34 @@ pub struct TrainConfig {
     /// At most this many categories get models (the most purchased).
     pub max_categories: usize,
     pub alphas: Vec<f64>,
+    /// What BG/NBD counts as a repeat purchase.
+    #[serde(default)]
+    pub clv_frequency: RepeatCount,
+}
+
+/// What the BG/NBD frequency counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepeatCount {
+    /// Distinct days (UTC) with an order after the first, with recency and age in whole days:
+    /// the definition of Fader, Hardie and Lee (2005) and of `lifetimes`. Orders on one day are
+    /// one purchase occasion.
+    #[default]
+    PurchaseDays,
+    /// Orders after the first, at their instants.
+    Orders,
+}
+
+impl std::str::FromStr for RepeatCount {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "purchase-days" | "purchase_days" => Ok(RepeatCount::PurchaseDays),
+            "orders" => Ok(RepeatCount::Orders),
+            _ => Err(format!("expected purchase-days or orders, not {s:?}")),
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -58,6 +85,7 @@ impl Default for TrainConfig {
             max_fit_rows: 50_000,
             max_categories: 30,
             alphas: ALPHAS.to_vec(),
+            clv_frequency: RepeatCount::default(),
         }
     }
 }
@@ -120,24 +148,36 @@ pub struct ClvModels {
     pub bgnbd: BgNbd,
     /// `None` when too few customers have repeat purchases with spend.
     pub gamma_gamma: Option<GammaGamma>,
+    /// How the frequency both models were fitted on was counted; scoring counts the same way.
+    pub repeat: RepeatCount,
 }
 
 /// The BG/NBD summary of a customer at `as_of`, in weeks; `None` without purchases. Frequency
-/// counts repeat orders; monetary is the mean value of the repeat orders (the first order left
-/// out, as Gamma-Gamma and `lifetimes` define it).
-pub fn rfm(a: &Aggregates, as_of_us: i64) -> Option<RfmRow> {
+/// counts repeat purchases as `repeat` says; monetary is their mean value (the first purchase
+/// left out, as Gamma-Gamma and `lifetimes` define it).
+pub fn rfm(a: &Aggregates, as_of_us: i64, repeat: RepeatCount) -> Option<RfmRow> {
+    use lattice_features::aggregates::utc_day;
     let (first, last) = (a.first_order_us?, a.last_order_us?);
-    let x = (a.orders - 1.0).max(0.0);
+    let (x, recency_days, age_days, first_amount) = match repeat {
+        RepeatCount::PurchaseDays => (
+            (a.purchase_days - 1.0).max(0.0),
+            (utc_day(last) - utc_day(first)) as f64,
+            (utc_day(as_of_us) - utc_day(first)) as f64,
+            a.first_day_amount,
+        ),
+        RepeatCount::Orders => (
+            (a.orders - 1.0).max(0.0),
+            (last - first) as f64 / DAY_US as f64,
+            (as_of_us - first) as f64 / DAY_US as f64,
+            a.first_order_amount,
+        ),
+    };
     Some(RfmRow {
         frequency: x,
-        recency: if x > 0.0 {
-            (last - first) as f64 / WEEK_US
-        } else {
-            0.0
-        },
-        age: ((as_of_us - first) as f64 / WEEK_US).max(0.0),
+        recency: if x > 0.0 { recency_days / 7.0 } else { 0.0 },
+        age: (age_days / 7.0).max(0.0),
         monetary: if x > 0.0 {
-            ((a.revenue - a.first_order_amount) / x).max(0.0)
+            ((a.revenue - first_amount) / x).max(0.0)
         } else {
             0.0
         },
@@ -152,10 +192,11 @@ impl ClvModels {
         snap_aggs: &[(&str, &Aggregates)],
         as_of_us: i64,
         max_rows: usize,
+        repeat: RepeatCount,
     ) -> Result<Self, ModelError> {
         let rows: Vec<(f64, RfmRow)> = snap_aggs
             .iter()
-            .filter_map(|(id, a)| Some((id_unit(id), rfm(a, as_of_us)?)))
+            .filter_map(|(id, a)| Some((id_unit(id), rfm(a, as_of_us, repeat)?)))
             .collect();
         let keep = (max_rows as f64 / rows.len().max(1) as f64).min(1.0);
         let sample: Vec<RfmRow> = rows
@@ -192,13 +233,17 @@ impl ClvModels {
         } else {
             None
         };
-        Ok(ClvModels { bgnbd, gamma_gamma })
+        Ok(ClvModels {
+            bgnbd,
+            gamma_gamma,
+            repeat,
+        })
     }
 
     /// P(alive), P(no purchase in `horizon_days`) and expected purchases in it. Customers with
     /// no purchase yet get (0, 1, 0): the other features describe them.
     pub fn features(&self, a: &Aggregates, as_of_us: i64, horizon_days: i64) -> [f64; 3] {
-        let Some(r) = rfm(a, as_of_us) else {
+        let Some(r) = rfm(a, as_of_us, self.repeat) else {
             return [0.0, 1.0, 0.0];
         };
         let t = horizon_days as f64 / 7.0;
@@ -216,7 +261,7 @@ impl ClvModels {
     /// Expected spend over `horizon_days`: expected purchases × expected order value.
     pub fn value(&self, a: &Aggregates, as_of_us: i64, horizon_days: i64) -> f64 {
         let t = horizon_days as f64 / 7.0;
-        let (n, spend) = match rfm(a, as_of_us) {
+        let (n, spend) = match rfm(a, as_of_us, self.repeat) {
             None => (0.0, 0.0),
             Some(r) => {
                 let n = self
@@ -235,14 +280,15 @@ impl ClvModels {
     }
 }
 
-/// Features of every customer with history at `as_of`, with the BG/NBD quantities of `clv`.
+/// Features of every customer with history at `as_of`, with the BG/NBD quantities of `clv`
+/// (`Err(repeat)`: fitted here, counting repeat purchases so).
 pub async fn snapshot(
     history: &History,
     profiles: &HashMap<String, Profile>,
     ctx: &FeatureContext,
     as_of_us: i64,
     horizon_days: i64,
-    clv: Option<&ClvModels>,
+    clv: Result<&ClvModels, RepeatCount>,
 ) -> Result<(Snapshot, ClvModels), ModelError> {
     sampled_snapshot(
         history,
@@ -277,7 +323,7 @@ pub async fn sampled_snapshot(
     ctx: &FeatureContext,
     as_of_us: i64,
     horizon_days: i64,
-    clv: Option<&ClvModels>,
+    clv: Result<&ClvModels, RepeatCount>,
     max_rows: usize,
 ) -> Result<(Snapshot, ClvModels), ModelError> {
     let fraction = fit_fraction(history, max_rows).await?;
@@ -287,11 +333,11 @@ pub async fn sampled_snapshot(
         .map_err(|e| ModelError::Data(e.to_string()))?;
     let fitted;
     let clv = match clv {
-        Some(c) => c,
-        None => {
+        Ok(c) => c,
+        Err(repeat) => {
             let refs: Vec<(&str, &Aggregates)> =
                 aggs.iter().map(|(i, a)| (i.as_str(), a)).collect();
-            fitted = ClvModels::fit(&refs, as_of_us, 50_000)?;
+            fitted = ClvModels::fit(&refs, as_of_us, 50_000, repeat)?;
             &fitted
         }
     };
@@ -524,7 +570,7 @@ pub async fn fit_with(
         &context,
         t_train,
         cfg.horizon_days,
-        None,
+        Err(cfg.clv_frequency),
         cfg.max_fit_rows,
     )
     .await?;
@@ -534,7 +580,7 @@ pub async fn fit_with(
         &context,
         t_valid,
         cfg.horizon_days,
-        None,
+        Err(cfg.clv_frequency),
         cfg.max_fit_rows,
     )
     .await?;
@@ -593,7 +639,7 @@ pub async fn fit_with(
         .await
         .map_err(|e| ModelError::Data(e.to_string()))?;
     let refs: Vec<(&str, &Aggregates)> = aggs.iter().map(|(i, a)| (i.as_str(), a)).collect();
-    let clv = ClvModels::fit(&refs, cutoff_us, 50_000)?;
+    let clv = ClvModels::fit(&refs, cutoff_us, 50_000, cfg.clv_frequency)?;
     Ok(Fitted {
         cutoff_us,
         config: cfg.clone(),
@@ -823,7 +869,7 @@ pub async fn backtest(
         &fitted.context,
         t,
         cfg.horizon_days,
-        Some(&fitted.clv),
+        Ok(&fitted.clv),
         cfg.max_fit_rows,
     )
     .await?;

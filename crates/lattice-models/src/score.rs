@@ -211,8 +211,11 @@ fn inline_aggregates(f: &Fitted, at: &dyn Fn(&str) -> f64) -> Aggregates {
         first_order_us: first,
         last_order_us: last,
         revenue: at("monetary_total"),
-        // Unknown from the features: the mean order, so the repeat orders' mean is the mean.
+        // Unknown from the features: the mean order, so the repeat orders' mean is the mean,
+        // and one order a day.
         first_order_amount: at("monetary_total") / orders.max(1.0),
+        purchase_days: orders,
+        first_day_amount: at("monetary_total") / orders.max(1.0),
         category_lines,
         ..Default::default()
     }

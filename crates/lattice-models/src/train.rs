@@ -126,7 +126,7 @@ pub async fn train_with_progress(
         &fitted.context,
         cutoff,
         cfg.horizon_days,
-        Some(&fitted.clv),
+        Ok(&fitted.clv),
     )
     .await?;
 

@@ -18,7 +18,7 @@ use lattice_models::clv::BgNbd;
 use lattice_models::logistic::{LogisticModel, Standardizer};
 use lattice_models::metrics::BinaryMetrics;
 use lattice_models::pipeline::{
-    CategoryMetrics, CategoryModel, ClvMetrics, ClvModels, Fitted, TrainConfig,
+    CategoryMetrics, CategoryModel, ClvMetrics, ClvModels, Fitted, RepeatCount, TrainConfig,
 };
 use lattice_models::sendtime::{
     BacktestReport, Channel, ChannelComparison, Comparison, Engagement, HitRates, SendTimeCounts,
@@ -75,6 +75,7 @@ fn models() -> Models {
                     b: 2.4,
                 },
                 gamma_gamma: None,
+                repeat: RepeatCount::PurchaseDays,
             },
         },
         send_time: SendTimeModel::fit(&counts, 16.0, 0.5).unwrap(),

@@ -139,7 +139,7 @@ fn dump_holds_the_rows_the_backtest_measured() {
         );
 
         // The churn population is the customers with a purchase, and only they have an RFM
-        // summary; frequency is repeat orders.
+        // summary; frequency is repeat purchase days: at most the repeat orders.
         let churn = bools(&b, "churn_label");
         let has_purchase = f64s(&b, "has_purchase");
         let freq = f64s(&b, "rfm_frequency");
@@ -149,7 +149,7 @@ fn dump_holds_the_rows_the_backtest_measured() {
             assert_eq!(churn[i].is_some(), bought, "{split} row {i}");
             assert_eq!(freq[i].is_some(), bought, "{split} row {i}");
             if let (Some(x), Some(n)) = (freq[i], orders[i]) {
-                assert_eq!(x, n - 1.0);
+                assert!(x >= 0.0 && x <= n - 1.0, "{split} row {i}: {x} of {n} orders");
             }
         }
         assert_eq!(churn.iter().flatten().count(), s.churn_population);

@@ -22,6 +22,10 @@ pub struct Args {
     /// Affinity window in days.
     #[arg(long, default_value_t = 28)]
     affinity_days: i64,
+    /// What BG/NBD counts as a repeat purchase: `purchase-days` (distinct UTC days after the
+    /// first, as Fader, Hardie and Lee and `lifetimes` count) or `orders`.
+    #[arg(long, default_value = "purchase-days")]
+    clv_frequency: lattice_models::pipeline::RepeatCount,
     /// Write the full report (reliability tables, deciles, per-category metrics) as JSON.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -51,6 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cfg = TrainConfig {
         horizon_days: args.horizon_days,
         affinity_days: args.affinity_days,
+        clv_frequency: args.clv_frequency,
         ..Default::default()
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;

@@ -28,6 +28,10 @@ pub struct Args {
     /// Affinity window in days.
     #[arg(long, default_value_t = 28)]
     affinity_days: i64,
+    /// What BG/NBD counts as a repeat purchase: `purchase-days` (distinct UTC days after the
+    /// first, as Fader, Hardie and Lee and `lifetimes` count) or `orders`.
+    #[arg(long, default_value = "purchase-days")]
+    clv_frequency: lattice_models::pipeline::RepeatCount,
     /// Skip the backtest (no metrics.json; send-time smoothing takes its defaults).
     #[arg(long)]
     no_backtest: bool,
@@ -44,6 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         config: TrainConfig {
             horizon_days: args.horizon_days,
             affinity_days: args.affinity_days,
+            clv_frequency: args.clv_frequency,
             ..Default::default()
         },
         as_of_us: args.as_of.map(|t| t.timestamp_micros()),
