@@ -1,0 +1,260 @@
+//! The exact probability that Thompson sampling picks an arm: the chance that its score
+//! `θ × value × weight − cost`, θ drawn from its Beta posterior, beats every other arm's, ties
+//! to the smaller id as the chooser breaks them.
+//!
+//! P(i wins) = ∫ h_i(s) Π_{j≠i} H_j(s) ds over scores s, with h the score density and H the
+//! score CDF (a Beta CDF at (s + cost) / (value × weight)). It is computed by composite
+//! Gauss–Legendre quadrature in the arm's own θ, on panels no wider than 1.5 standard
+//! deviations of the narrowest distribution involved, so the integrand is smooth on each one.
+//! Where a density is infinite at 0 or 1 (a parameter below 1) that panel is integrated after
+//! a power substitution that removes the singularity.
+//!
+//! Error: the parts left out are bounded rigorously. Each score is confined to the interval
+//! that holds all but [`TAIL`] of its mass on each side, by the sub-Gaussian tail of the Beta
+//! law (Marchal & Arbel 2017: variance proxy 1 / (4(α + β + 1))); outside its own interval an
+//! arm's mass is dropped, arms whose interval lies wholly below the domain are taken as always
+//! beaten, and the domain starts at the highest lower end of the others. That costs at most
+//! `(arms + 1) × TAIL` in all. The quadrature error on what is left is measured, not proven:
+//! against the same integral on panels 15 times narrower it stays below 1e-9 on random
+//! posteriors (test `win_probability_matches_a_fine_quadrature`), and against 10^6 Thompson
+//! draws within three Monte Carlo standard errors (`win_probability_matches_monte_carlo`).
+
+use crate::stats::{beta_cdf_with, ln_beta};
+use crate::thompson::Arm;
+
+/// The mass left out of each tail of each arm's score distribution.
+pub const TAIL: f64 = 1e-12;
+
+/// How finely the integral is cut: panels of at most `panel_sds` standard deviations of the
+/// narrowest distribution, and at most `max_panels` of them.
+#[derive(Debug, Clone, Copy)]
+pub struct Quadrature {
+    pub panel_sds: f64,
+    pub max_panels: usize,
+}
+
+impl Quadrature {
+    /// What [`win_probability`] uses.
+    pub const DEFAULT: Quadrature = Quadrature {
+        panel_sds: 1.5,
+        max_panels: 64,
+    };
+}
+
+/// 8-point Gauss–Legendre on [-1, 1]: the positive nodes and their weights.
+const NODES: [f64; 4] = [
+    0.183_434_642_495_649_8,
+    0.525_532_409_916_329,
+    0.796_666_477_413_626_7,
+    0.960_289_856_497_536_3,
+];
+const WEIGHTS: [f64; 4] = [
+    0.362_683_783_378_362,
+    0.313_706_645_877_887_3,
+    0.222_381_034_453_374_5,
+    0.101_228_536_290_376_3,
+];
+
+/// An arm's score as a random variable.
+enum Law {
+    /// A score that does not depend on the draw: no value, or a posterior the sampler cannot
+    /// draw from (the chooser then uses its mean).
+    Fixed(f64),
+    Scored(Scored),
+}
+
+/// score = v θ − c with v > 0 and θ ~ Beta(a, b) (an arm with a negative slope is reflected:
+/// θ' = 1 − θ).
+struct Scored {
+    a: f64,
+    b: f64,
+    v: f64,
+    c: f64,
+    ln_b: f64,
+    /// θ interval holding all but TAIL on each side, and the score's standard deviation.
+    theta_lo: f64,
+    theta_hi: f64,
+    sd: f64,
+}
+
+impl Scored {
+    fn lo(&self) -> f64 {
+        self.v * self.theta_lo - self.c
+    }
+
+    fn hi(&self) -> f64 {
+        self.v * self.theta_hi - self.c
+    }
+
+    /// P(score ≤ s).
+    fn cdf(&self, s: f64) -> f64 {
+        beta_cdf_with((s + self.c) / self.v, self.a, self.b, self.ln_b)
+    }
+}
+
+fn law(arm: &Arm<'_>) -> Law {
+    let (a, b) = (arm.posterior.alpha, arm.posterior.beta);
+    let v = arm.value * arm.weight;
+    let drawable = a > 0.0 && b > 0.0 && a.is_finite() && b.is_finite();
+    if !drawable || v == 0.0 || !v.is_finite() {
+        return Law::Fixed(arm.score(a / (a + b)));
+    }
+    let (a, b, v, c) = if v > 0.0 {
+        (a, b, v, arm.cost)
+    } else {
+        (b, a, -v, arm.cost - v)
+    };
+    let mean = a / (a + b);
+    let reach = (2.0 * (1.0 / TAIL).ln()).sqrt() / (2.0 * (a + b + 1.0).sqrt());
+    Law::Scored(Scored {
+        a,
+        b,
+        v,
+        c,
+        ln_b: ln_beta(a, b),
+        theta_lo: (mean - reach).max(0.0),
+        theta_hi: (mean + reach).min(1.0),
+        sd: v * (a * b / ((a + b) * (a + b) * (a + b + 1.0))).sqrt(),
+    })
+}
+
+/// The probability that one Thompson draw over `arms` picks arm `i` (see the module's notes
+/// for the error); 0 for an index outside the arms.
+pub fn win_probability(arms: &[Arm<'_>], i: usize) -> f64 {
+    win_probability_with(arms, i, Quadrature::DEFAULT)
+}
+
+/// [`win_probability`] on a quadrature of one's choosing (tests compare with a finer one).
+pub fn win_probability_with(arms: &[Arm<'_>], i: usize, q: Quadrature) -> f64 {
+    if i >= arms.len() {
+        return 0.0;
+    }
+    let laws: Vec<Law> = arms.iter().map(law).collect();
+    let others = || laws.iter().enumerate().filter(move |(j, _)| *j != i);
+    let me = match &laws[i] {
+        Law::Fixed(s) => {
+            // Beats every fixed score (ties by id) and each random one below it.
+            let mut p = 1.0;
+            for (j, l) in others() {
+                match l {
+                    Law::Fixed(t) => {
+                        if !(s > t || (s == t && arms[i].id < arms[j].id)) {
+                            return 0.0;
+                        }
+                    }
+                    Law::Scored(x) => p *= x.cdf(*s),
+                }
+            }
+            return p;
+        }
+        Law::Scored(me) => me,
+    };
+    // Below the highest lower end of the others (or a fixed score) this arm loses but for TAIL.
+    let from = others()
+        .map(|(_, l)| match l {
+            Law::Fixed(t) => *t,
+            Law::Scored(x) => x.lo(),
+        })
+        .fold(me.lo(), f64::max);
+    if from.is_nan() || from >= me.hi() {
+        return 0.0;
+    }
+    // Arms whose scores cannot reach the domain are beaten throughout it (but for TAIL).
+    let rivals: Vec<&Scored> = others()
+        .filter_map(|(_, l)| match l {
+            Law::Scored(x) if x.hi() > from => Some(x),
+            _ => None,
+        })
+        .collect();
+    let x0 = if from <= me.lo() {
+        me.theta_lo
+    } else {
+        ((from + me.c) / me.v).clamp(me.theta_lo, me.theta_hi)
+    };
+    let x1 = me.theta_hi;
+    // Panels of at most `panel_sds` of this arm's deviation, cut finer around each narrower
+    // rival's own range, where the product of CDFs turns quickly.
+    let step = q.panel_sds * me.sd / me.v;
+    let mut cuts = Vec::with_capacity(32);
+    let count = ((x1 - x0) / step).ceil().clamp(1.0, q.max_panels.max(1) as f64) as usize;
+    cuts.extend((0..count).map(|k| x0 + (x1 - x0) * k as f64 / count as f64));
+    cuts.push(x1);
+    for r in rivals.iter().filter(|r| r.sd < me.sd) {
+        let centre = r.v * r.a / (r.a + r.b) - r.c;
+        let half = ((r.hi() - r.lo()) / 2.0).min(8.0 * r.sd);
+        let count = ((2.0 * half / (q.panel_sds * r.sd)).ceil() as usize).min(q.max_panels);
+        for k in 0..=count {
+            let s = centre - half + 2.0 * half * k as f64 / count.max(1) as f64;
+            let x = (s + me.c) / me.v;
+            if x > x0 && x < x1 {
+                cuts.push(x);
+            }
+        }
+    }
+    // A rival's CDF leaves 0 (or reaches 1) like a power where its θ is 0 (or 1): cut there and
+    // grade the panels towards that point so the kink does not sit inside one.
+    // The same towards this arm's own 0 and 1, where its density is a power.
+    let edges = rivals
+        .iter()
+        .flat_map(|r| [(-r.c + me.c) / me.v, (r.v - r.c + me.c) / me.v])
+        .chain([0.0, 1.0]);
+    for x in edges {
+        {
+            for k in 0..12 {
+                let near = step * 0.5_f64.powi(k);
+                for y in [x - near, x, x + near] {
+                    if y > x0 && y < x1 {
+                        cuts.push(y);
+                    }
+                }
+            }
+        }
+    }
+    cuts.sort_by(f64::total_cmp);
+    cuts.dedup();
+    let beaten = |x: f64| {
+        let s = me.v * x - me.c;
+        rivals.iter().map(|r| r.cdf(s)).product::<f64>()
+    };
+    let (a, b) = (me.a, me.b);
+    let mut total = 0.0;
+    for pair in cuts.windows(2) {
+        let (lo, hi) = (pair[0], pair[1]);
+        let mut sum = 0.0;
+        // x^(a − 1) at 0 (and (1 − x)^(b − 1) at 1) is infinite or has an infinite derivative
+        // for a fractional a below 3, which Gauss–Legendre handles badly: with m = ⌈a⌉ and
+        // x = hi u^(m/a), f(x) dx = hi^a (m/a) / B · u^(m − 1) (1 − x)^(b − 1) du, smooth in u.
+        if lo <= 0.0 && a < 3.0 {
+            let m = a.ceil();
+            let scale = (a * hi.ln() + (m / a).ln() - me.ln_b).exp();
+            for (u, w) in gauss(0.0, 1.0) {
+                let x = hi * u.powf(m / a);
+                let rest = (m - 1.0) * u.ln() + (b - 1.0) * (-x).ln_1p();
+                sum += w * scale * rest.exp() * beaten(x);
+            }
+        } else if hi >= 1.0 && b < 3.0 {
+            let m = b.ceil();
+            let scale = (b * (1.0 - lo).ln() + (m / b).ln() - me.ln_b).exp();
+            for (u, w) in gauss(0.0, 1.0) {
+                let x = 1.0 - (1.0 - lo) * u.powf(m / b);
+                let rest = (m - 1.0) * u.ln() + (a - 1.0) * x.ln();
+                sum += w * scale * rest.exp() * beaten(x);
+            }
+        } else {
+            for (x, w) in gauss(lo, hi) {
+                let density = ((a - 1.0) * x.ln() + (b - 1.0) * (-x).ln_1p() - me.ln_b).exp();
+                sum += w * density * beaten(x);
+            }
+        }
+        total += sum;
+    }
+    total.clamp(0.0, 1.0)
+}
+
+/// Gauss–Legendre nodes and weights on [lo, hi].
+fn gauss(lo: f64, hi: f64) -> impl Iterator<Item = (f64, f64)> {
+    let (mid, half) = (0.5 * (lo + hi), 0.5 * (hi - lo));
+    NODES.iter().zip(WEIGHTS).flat_map(move |(&n, w)| {
+        [(mid - half * n, half * w), (mid + half * n, half * w)]
+    })
+}
