@@ -36,8 +36,8 @@ pub struct Quadrature {
 impl Quadrature {
     /// What [`win_probability`] uses.
     pub const DEFAULT: Quadrature = Quadrature {
-        panel_sds: 1.5,
-        max_panels: 64,
+        panel_sds: 2.0,
+        max_panels: 400,
     };
 }
 
@@ -86,6 +86,31 @@ impl Scored {
         self.v * self.theta_hi - self.c
     }
 
+    fn mean(&self) -> f64 {
+        self.v * self.a / (self.a + self.b) - self.c
+    }
+
+    /// A lower end of θ tighter than the sub-Gaussian one where the CDF confirms it: 9
+    /// standard deviations below the mean, if no more than TAIL lies below (one CDF).
+    fn tight_theta_lo(&self) -> f64 {
+        let x = (self.a / (self.a + self.b) - 9.0 * self.sd / self.v).max(0.0);
+        if x > self.theta_lo && beta_cdf_with(x, self.a, self.b, self.ln_b) <= TAIL {
+            x
+        } else {
+            self.theta_lo
+        }
+    }
+
+    /// The same above the mean.
+    fn tight_theta_hi(&self) -> f64 {
+        let x = (self.a / (self.a + self.b) + 9.0 * self.sd / self.v).min(1.0);
+        if x < self.theta_hi && 1.0 - beta_cdf_with(x, self.a, self.b, self.ln_b) <= TAIL {
+            x
+        } else {
+            self.theta_hi
+        }
+    }
+
     /// P(score ≤ s).
     fn cdf(&self, s: f64) -> f64 {
         beta_cdf_with((s + self.c) / self.v, self.a, self.b, self.ln_b)
@@ -105,15 +130,26 @@ fn law(arm: &Arm<'_>) -> Law {
         (b, a, -v, arm.cost - v)
     };
     let mean = a / (a + b);
+    let ln_b = ln_beta(a, b);
+    // Sub-Gaussian ends, and where tighter the power bounds F(x) ≤ x^a / (a B) (for b ≥ 1)
+    // and 1 − F(x) ≤ (1 − x)^b / (b B) (for a ≥ 1).
     let reach = (2.0 * (1.0 / TAIL).ln()).sqrt() / (2.0 * (a + b + 1.0).sqrt());
+    let mut theta_lo = (mean - reach).max(0.0);
+    let mut theta_hi = (mean + reach).min(1.0);
+    if b >= 1.0 {
+        theta_lo = theta_lo.max(((TAIL.ln() + a.ln() + ln_b) / a).exp().min(mean));
+    }
+    if a >= 1.0 {
+        theta_hi = theta_hi.min(1.0 - ((TAIL.ln() + b.ln() + ln_b) / b).exp().min(1.0 - mean));
+    }
     Law::Scored(Scored {
         a,
         b,
         v,
         c,
-        ln_b: ln_beta(a, b),
-        theta_lo: (mean - reach).max(0.0),
-        theta_hi: (mean + reach).min(1.0),
+        ln_b,
+        theta_lo,
+        theta_hi,
         sd: v * (a * b / ((a + b) * (a + b) * (a + b + 1.0))).sqrt(),
     })
 }
@@ -150,62 +186,83 @@ pub fn win_probability_with(arms: &[Arm<'_>], i: usize, q: Quadrature) -> f64 {
         Law::Scored(me) => me,
     };
     // Below the highest lower end of the others (or a fixed score) this arm loses but for TAIL.
+    // The sub-Gaussian ends cost nothing; the three rivals with the best mean scores, which
+    // decide it, get the tighter end the CDF confirms.
+    let mut best: Vec<&Scored> = others()
+        .filter_map(|(_, l)| match l {
+            Law::Scored(x) => Some(x),
+            Law::Fixed(_) => None,
+        })
+        .collect();
+    best.sort_by(|x, y| y.mean().total_cmp(&x.mean()));
     let from = others()
         .map(|(_, l)| match l {
             Law::Fixed(t) => *t,
             Law::Scored(x) => x.lo(),
         })
+        .chain(best.iter().take(3).map(|x| x.v * x.tight_theta_lo() - x.c))
         .fold(me.lo(), f64::max);
-    if from.is_nan() || from >= me.hi() {
+    let x1 = me.tight_theta_hi();
+    if from.is_nan() || from >= me.v * x1 - me.c {
         return 0.0;
     }
-    // Arms whose scores cannot reach the domain are beaten throughout it (but for TAIL).
-    let rivals: Vec<&Scored> = others()
-        .filter_map(|(_, l)| match l {
-            Law::Scored(x) if x.hi() > from => Some(x),
-            _ => None,
-        })
+    // Arms that reach the domain with no more than TAIL are beaten throughout it (but for TAIL);
+    // the strongest first, so a node where this arm is beaten stops early.
+    let rivals: Vec<&Scored> = best
+        .into_iter()
+        .filter(|x| x.hi() > from && 1.0 - x.cdf(from) > TAIL)
         .collect();
     let x0 = if from <= me.lo() {
         me.theta_lo
     } else {
-        ((from + me.c) / me.v).clamp(me.theta_lo, me.theta_hi)
+        ((from + me.c) / me.v).clamp(me.theta_lo, x1)
     };
-    let x1 = me.theta_hi;
-    // Panels of at most `panel_sds` of this arm's deviation, cut finer around each narrower
-    // rival's own range, where the product of CDFs turns quickly.
-    let step = q.panel_sds * me.sd / me.v;
-    let mut cuts = Vec::with_capacity(32);
-    let count = ((x1 - x0) / step).ceil().clamp(1.0, q.max_panels.max(1) as f64) as usize;
-    cuts.extend((0..count).map(|k| x0 + (x1 - x0) * k as f64 / count as f64));
-    cuts.push(x1);
-    for r in rivals.iter().filter(|r| r.sd < me.sd) {
-        let centre = r.v * r.a / (r.a + r.b) - r.c;
-        let half = ((r.hi() - r.lo()) / 2.0).min(8.0 * r.sd);
-        let count = ((2.0 * half / (q.panel_sds * r.sd)).ceil() as usize).min(q.max_panels);
-        for k in 0..=count {
-            let s = centre - half + 2.0 * half * k as f64 / count.max(1) as f64;
-            let x = (s + me.c) / me.v;
-            if x > x0 && x < x1 {
-                cuts.push(x);
-            }
-        }
+    // Above every rival's upper end this arm wins but for TAIL each: that part is one CDF.
+    let top = rivals
+        .iter()
+        .map(|r| r.hi())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (x_end, above) = match (top + me.c) / me.v {
+        t if t < x1 && t > x0 => (t, 1.0 - beta_cdf_with(t, me.a, me.b, me.ln_b)),
+        _ => (x1, 0.0),
+    };
+    // Panels of at most `panel_sds` standard deviations of the narrowest distribution around
+    // (this arm's, or a rival's within 8 of its deviations), so the integrand is smooth on each.
+    let mut cuts = Vec::with_capacity(64);
+    let mut x = x0;
+    while x < x_end && cuts.len() < q.max_panels {
+        cuts.push(x);
+        let s = me.v * x - me.c;
+        let wide = q.panel_sds * me.sd;
+        let sd = rivals
+            .iter()
+            .filter(|r| r.mean() + 8.0 * r.sd >= s && r.mean() - 8.0 * r.sd <= s + wide)
+            .map(|r| r.sd)
+            .fold(me.sd, f64::min);
+        x += q.panel_sds * sd / me.v;
     }
-    // A rival's CDF leaves 0 (or reaches 1) like a power where its θ is 0 (or 1): cut there and
-    // grade the panels towards that point so the kink does not sit inside one.
-    // The same towards this arm's own 0 and 1, where its density is a power.
+    cuts.push(x_end);
+    // A rival's CDF leaves 0 (or reaches 1) like a power where its θ is 0 (or 1), and this
+    // arm's density is one at its own 0 and 1: powers below 3 get a cut there and panels
+    // graded towards it, so the kink does not sit inside one.
+    let step = q.panel_sds * me.sd / me.v;
+    let kink = |edge: f64, power: f64| (power < 3.0).then_some(edge);
     let edges = rivals
         .iter()
-        .flat_map(|r| [(-r.c + me.c) / me.v, (r.v - r.c + me.c) / me.v])
-        .chain([0.0, 1.0]);
+        .flat_map(|r| {
+            [
+                kink((-r.c + me.c) / me.v, r.a),
+                kink((r.v - r.c + me.c) / me.v, r.b),
+            ]
+        })
+        .chain([kink(me.theta_lo, me.a), kink(me.theta_hi, me.b)])
+        .flatten();
     for x in edges {
-        {
-            for k in 0..12 {
-                let near = step * 0.5_f64.powi(k);
-                for y in [x - near, x, x + near] {
-                    if y > x0 && y < x1 {
-                        cuts.push(y);
-                    }
+        for k in 0..12 {
+            let near = step * 0.5_f64.powi(k);
+            for y in [x - near, x, x + near] {
+                if y > x0 && y < x_end {
+                    cuts.push(y);
                 }
             }
         }
@@ -214,17 +271,27 @@ pub fn win_probability_with(arms: &[Arm<'_>], i: usize, q: Quadrature) -> f64 {
     cuts.dedup();
     let beaten = |x: f64| {
         let s = me.v * x - me.c;
-        rivals.iter().map(|r| r.cdf(s)).product::<f64>()
+        let mut g = 1.0;
+        for r in &rivals {
+            if s < r.hi() {
+                g *= r.cdf(s);
+                if g < 1e-30 {
+                    return 0.0;
+                }
+            }
+        }
+        g
     };
     let (a, b) = (me.a, me.b);
-    let mut total = 0.0;
+    let mut total = above;
     for pair in cuts.windows(2) {
         let (lo, hi) = (pair[0], pair[1]);
         let mut sum = 0.0;
         // x^(a − 1) at 0 (and (1 − x)^(b − 1) at 1) is infinite or has an infinite derivative
         // for a fractional a below 3, which Gauss–Legendre handles badly: with m = ⌈a⌉ and
         // x = hi u^(m/a), f(x) dx = hi^a (m/a) / B · u^(m − 1) (1 − x)^(b − 1) du, smooth in u.
-        if lo <= 0.0 && a < 3.0 {
+        if lo <= me.theta_lo && a < 3.0 {
+            // From 0: what lies below theta_lo is within TAIL.
             let m = a.ceil();
             let scale = (a * hi.ln() + (m / a).ln() - me.ln_b).exp();
             for (u, w) in gauss(0.0, 1.0) {
@@ -232,7 +299,7 @@ pub fn win_probability_with(arms: &[Arm<'_>], i: usize, q: Quadrature) -> f64 {
                 let rest = (m - 1.0) * u.ln() + (b - 1.0) * (-x).ln_1p();
                 sum += w * scale * rest.exp() * beaten(x);
             }
-        } else if hi >= 1.0 && b < 3.0 {
+        } else if hi >= me.theta_hi && b < 3.0 {
             let m = b.ceil();
             let scale = (b * (1.0 - lo).ln() + (m / b).ln() - me.ln_b).exp();
             for (u, w) in gauss(0.0, 1.0) {
@@ -254,7 +321,8 @@ pub fn win_probability_with(arms: &[Arm<'_>], i: usize, q: Quadrature) -> f64 {
 /// Gauss–Legendre nodes and weights on [lo, hi].
 fn gauss(lo: f64, hi: f64) -> impl Iterator<Item = (f64, f64)> {
     let (mid, half) = (0.5 * (lo + hi), 0.5 * (hi - lo));
-    NODES.iter().zip(WEIGHTS).flat_map(move |(&n, w)| {
-        [(mid - half * n, half * w), (mid + half * n, half * w)]
-    })
+    NODES
+        .iter()
+        .zip(WEIGHTS)
+        .flat_map(move |(&n, w)| [(mid - half * n, half * w), (mid + half * n, half * w)])
 }

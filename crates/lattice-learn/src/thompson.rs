@@ -143,7 +143,11 @@ fn choose_inner(
     }
     let logged = |arm: usize, p: f64| {
         // A drawn arm's probability is positive; an integral below the error bound is not 0.
-        let p = if p.is_finite() { p.clamp(MIN_PROBABILITY, 1.0) } else { MIN_PROBABILITY };
+        let p = if p.is_finite() {
+            p.clamp(MIN_PROBABILITY, 1.0)
+        } else {
+            MIN_PROBABILITY
+        };
         (explore * p + (1.0 - explore) * f64::from(u8::from(arm == greedy))).min(1.0)
     };
     if !explored {
