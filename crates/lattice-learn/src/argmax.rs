@@ -4,20 +4,25 @@
 //!
 //! P(i wins) = ∫ h_i(s) Π_{j≠i} H_j(s) ds over scores s, with h the score density and H the
 //! score CDF (a Beta CDF at (s + cost) / (value × weight)). It is computed by composite
-//! Gauss–Legendre quadrature in the arm's own θ, on panels no wider than 1.5 standard
-//! deviations of the narrowest distribution involved, so the integrand is smooth on each one.
-//! Where a density is infinite at 0 or 1 (a parameter below 1) that panel is integrated after
-//! a power substitution that removes the singularity.
+//! 8-point Gauss–Legendre quadrature in the arm's own θ, on panels no wider than
+//! [`Quadrature::DEFAULT`]'s 2 standard deviations of the narrowest distribution nearby, cut
+//! and graded towards the points where a density or a CDF behaves like a power (a Beta
+//! parameter below 3 at θ = 0 or 1); a panel ending at this arm's own 0 or 1 is integrated
+//! after a power substitution that makes it smooth. Above every rival's upper end the arm
+//! wins but for the tails, so that part is one CDF.
 //!
-//! Error: the parts left out are bounded rigorously. Each score is confined to the interval
-//! that holds all but [`TAIL`] of its mass on each side, by the sub-Gaussian tail of the Beta
-//! law (Marchal & Arbel 2017: variance proxy 1 / (4(α + β + 1))); outside its own interval an
-//! arm's mass is dropped, arms whose interval lies wholly below the domain are taken as always
-//! beaten, and the domain starts at the highest lower end of the others. That costs at most
-//! `(arms + 1) × TAIL` in all. The quadrature error on what is left is measured, not proven:
-//! against the same integral on panels 15 times narrower it stays below 1e-9 on random
-//! posteriors (test `win_probability_matches_a_fine_quadrature`), and against 10^6 Thompson
-//! draws within three Monte Carlo standard errors (`win_probability_matches_monte_carlo`).
+//! Error. What is left out is bounded rigorously: each θ is confined to an interval holding
+//! all but [`TAIL`] on each side (the Beta's sub-Gaussian tail, Marchal & Arbel 2017:
+//! variance proxy 1 / (4(α + β + 1)), or the power bounds F(x) ≤ x^a / (a B), whichever is
+//! tighter, or a CDF-checked 9 standard deviations); rivals that reach the domain with no more
+//! than TAIL are dropped, the domain starts at the highest lower end of the others, and above
+//! every rival's upper end the arm counts as winning: at most (2 × arms + 1) × TAIL in all
+//! (6e-11 for 30 arms). The quadrature error on the rest is measured, not proven: against
+//! panels 20 times narrower the largest difference over 200 random arm sets (priors with
+//! parameters below 1, up to 600 closed decisions, fixed and negative scores) is below 1e-6
+//! (test `win_probability_matches_a_fine_quadrature`; 1.7e-7 when written), the arms' win
+//! probabilities sum to 1 within 1e-6, and against 10^6 Thompson draws every arm lies within
+//! three Monte Carlo standard errors (`win_probability_matches_monte_carlo`).
 
 use crate::stats::{beta_cdf_with, ln_beta};
 use crate::thompson::Arm;
@@ -26,7 +31,7 @@ use crate::thompson::Arm;
 pub const TAIL: f64 = 1e-12;
 
 /// How finely the integral is cut: panels of at most `panel_sds` standard deviations of the
-/// narrowest distribution, and at most `max_panels` of them.
+/// narrowest distribution nearby, and at most `max_panels` of them before the graded cuts.
 #[derive(Debug, Clone, Copy)]
 pub struct Quadrature {
     pub panel_sds: f64,

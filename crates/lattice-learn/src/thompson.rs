@@ -4,7 +4,7 @@
 //! Everything random is seeded by the decision id: a retried or replayed decision explores
 //! the same way and gets the same answer. The probability with which the chosen action was
 //! chosen is logged for off-policy evaluation; for Thompson sampling [`choose`] computes it by
-//! numerical integration ([`crate::argmax`]), deterministic and within about 1e-9. The
+//! numerical integration ([`crate::argmax`]), deterministic and within about 1e-6. The
 //! simulator, which makes thousands of decisions over the same posteriors, estimates every
 //! arm's share at once from [`DRAWS`] draws instead ([`thompson_shares`]).
 
@@ -188,8 +188,8 @@ fn best(arms: &[Arm<'_>], thetas: &[f64]) -> usize {
 
 /// A draw from Beta(a, b) as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b); `None` unless both
 /// parameters are positive and finite. Marsaglia and Tsang's gamma sampler: about a normal and
-/// a uniform per draw, 2-3× faster than `rand_distr::Beta`, which matters at 1,000 draws per
-/// decision.
+/// a uniform per draw, 2-3× faster than `rand_distr::Beta`, which matters at the simulator's
+/// 1,000 draws per shares estimate.
 pub fn beta_sample<R: Rng + ?Sized>(rng: &mut R, a: f64, b: f64) -> Option<f64> {
     if !(a > 0.0 && b > 0.0 && a.is_finite() && b.is_finite()) {
         return None;
