@@ -290,8 +290,11 @@ impl Learning {
                 return p;
             }
             let p = win_probability(&arms, arm);
+            if !settled {
+                return p;
+            }
             let mut s = self.lock();
-            if settled && s.epoch == epoch {
+            if s.epoch == epoch {
                 if !s.shares.contains_key(&key) && s.shares.len() >= self.cache_limit.max(1) {
                     // Any entry will do: the cache only saves work, and a set that is
                     // still in use comes back on its next decision.
