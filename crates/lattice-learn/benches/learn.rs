@@ -1,6 +1,7 @@
 //! What learning adds to a decision over a 30-action catalog (compare with lattice-decide's
 //! `rank 30 actions, limit 5`): posterior means, control-group membership, and choosing with
-//! the logged probability, greedy and by Thompson sampling (1,000 draws).
+//! the logged probability, greedy and by Thompson sampling (the probability integrated, or
+//! from cached shares).
 //!
 //! `cargo bench -p lattice-learn`
 
@@ -64,7 +65,7 @@ fn bench_learn(c: &mut Criterion) {
     });
     let mut i = 0u64;
     c.bench_function(
-        "choose among 30, Thompson with 1,000-draw probability",
+        "choose among 30, Thompson with integrated probability",
         |b| {
             b.iter(|| {
                 i += 1;

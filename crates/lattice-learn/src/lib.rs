@@ -12,6 +12,7 @@
 //! No I/O, no columnar stack: the server and the command line call these functions. The model
 //! and what each figure means are in `docs/learning.md`.
 
+pub mod argmax;
 pub mod attribution;
 pub mod control;
 pub mod hash;
@@ -26,4 +27,4 @@ pub use attribution::{Attributor, Contacted, Event, EventKind, Outcome, attribut
 pub use control::Holdouts;
 pub use posterior::{Beta, Cell, PRIOR_STRENGTH, Posteriors};
 pub use segment::{Segment, Segments};
-pub use thompson::{Arm, Choice, DRAWS, choose};
+pub use thompson::{Arm, Choice, DRAWS, choose, win_probability};

@@ -30,14 +30,24 @@ pub fn ln_gamma(x: f64) -> f64 {
 
 /// The regularised incomplete beta function I_x(a, b): the Beta(a, b) CDF at x.
 pub fn beta_cdf(x: f64, a: f64, b: f64) -> f64 {
+    beta_cdf_with(x, a, b, ln_beta(a, b))
+}
+
+/// ln B(a, b) = ln Γ(a) + ln Γ(b) − ln Γ(a + b).
+pub fn ln_beta(a: f64, b: f64) -> f64 {
+    ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
+}
+
+/// [`beta_cdf`] with ln B(a, b) given: callers that evaluate one distribution at many points
+/// pay for the three ln Γ once.
+pub fn beta_cdf_with(x: f64, a: f64, b: f64, ln_beta: f64) -> f64 {
     if x <= 0.0 {
         return 0.0;
     }
     if x >= 1.0 {
         return 1.0;
     }
-    let front =
-        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
+    let front = (a * x.ln() + b * (1.0 - x).ln() - ln_beta).exp();
     // The continued fraction converges fast on this side of the mean; use symmetry otherwise.
     if x < (a + 1.0) / (a + b + 2.0) {
         front * beta_cf(x, a, b) / a

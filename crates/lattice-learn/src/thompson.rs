@@ -3,20 +3,22 @@
 //!
 //! Everything random is seeded by the decision id: a retried or replayed decision explores
 //! the same way and gets the same answer. The probability with which the chosen action was
-//! chosen is logged for off-policy evaluation; for Thompson sampling it has no closed form, so
-//! it is estimated from [`DRAWS`] draws, the first of which is the one that decided (so the
-//! chosen action's estimate is never 0).
+//! chosen is logged for off-policy evaluation; for Thompson sampling [`choose`] computes it by
+//! numerical integration ([`crate::argmax`]), deterministic and within about 1e-6. The
+//! simulator, which makes thousands of decisions over the same posteriors, estimates every
+//! arm's share at once from [`DRAWS`] draws instead ([`thompson_shares`]).
 
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+pub use crate::argmax::{Quadrature, win_probability, win_probability_with};
 use crate::hash::{hash64, unit};
 use crate::posterior::Beta;
 
-/// Monte Carlo draws behind a Thompson decision's logged probability: its standard error is at
-/// most 0.016 (√(0.25/1000)), small beside the spread of importance weights.
+/// Monte Carlo draws behind [`thompson_shares`]: its standard error is at most 0.016
+/// (√(0.25/1000)), small beside the spread of importance weights.
 pub const DRAWS: usize = 1000;
 
 /// An eligible action as the chooser sees it: its posterior and what a response is worth.
@@ -32,7 +34,7 @@ pub struct Arm<'a> {
 }
 
 impl Arm<'_> {
-    fn score(&self, theta: f64) -> f64 {
+    pub(crate) fn score(&self, theta: f64) -> f64 {
         theta * self.value * self.weight - self.cost
     }
 }
@@ -45,7 +47,7 @@ pub struct Choice {
     /// Whether this decision explored (Thompson) or exploited (greedy).
     pub explored: bool,
     /// The probability the policy chooses this arm for this decision: exact for a greedy-only
-    /// policy, `explore × P̂(Thompson picks it) + (1 − explore) × [greedy picks it]` otherwise.
+    /// policy, `explore × P(Thompson picks it) + (1 − explore) × [greedy picks it]` otherwise.
     pub probability: f64,
     /// The propensity each arm was ranked with: the decisive draw when exploring, the
     /// posterior mean otherwise. Hand these to `lattice_decide::rank_with`.
@@ -54,24 +56,42 @@ pub struct Choice {
 
 /// Chooses among `arms` for decision `decision_id`: Thompson sampling with probability
 /// `explore` (decided by the id's hash, so stable), greedy on posterior means otherwise. The
-/// logged probability comes from [`DRAWS`] draws seeded by the decision id, the decisive one
-/// first. `None` without arms.
+/// Thompson probability in the logged one is computed by integration
+/// ([`win_probability`]) for the chosen arm only. `None` without arms.
 pub fn choose(arms: &[Arm<'_>], decision_id: &str, explore: f64) -> Option<Choice> {
-    choose_inner(arms, decision_id, explore, None)
+    choose_with(arms, decision_id, explore, |arm| win_probability(arms, arm))
+}
+
+/// [`choose`] with the Thompson probability of an arm supplied by the caller (a cache of
+/// [`win_probability`] for decisions over the same posteriors). It is asked for the chosen
+/// arm only, once, and never when `explore` is 0 or there is one arm.
+pub fn choose_with(
+    arms: &[Arm<'_>],
+    decision_id: &str,
+    explore: f64,
+    thompson: impl FnOnce(usize) -> f64,
+) -> Option<Choice> {
+    choose_inner(arms, decision_id, explore, thompson)
 }
 
 /// [`choose`] with the Thompson win shares given (from [`thompson_shares`]): for callers that
 /// make many decisions over the same posteriors (the same segment, eligible actions and
-/// posterior state share one exact probability, so one estimate serves them all). The chosen
-/// action's share counts as at least 1 / [`DRAWS`], as in [`choose`], where the decisive draw
-/// is one of the draws.
+/// posterior state share one probability, so one estimate serves them all). The chosen
+/// action's share counts as at least 1 / [`DRAWS`] (the decisive draw is one of its wins).
 pub fn choose_with_shares(
     arms: &[Arm<'_>],
     decision_id: &str,
     explore: f64,
     shares: &[f64],
 ) -> Option<Choice> {
-    choose_inner(arms, decision_id, explore, Some(shares))
+    let share = |arm: usize| {
+        shares
+            .get(arm)
+            .copied()
+            .unwrap_or(0.0)
+            .max(1.0 / DRAWS as f64)
+    };
+    choose_inner(arms, decision_id, explore, share)
 }
 
 /// The share of [`DRAWS`] Thompson draws (seeded by `seed`) each arm wins.
@@ -94,11 +114,13 @@ fn draw(arms: &[Arm<'_>], means: &[f64], rng: &mut ChaCha8Rng, out: &mut Vec<f64
     }
 }
 
+/// A greedy decision does not draw: the draw would decide nothing (each decision's draws are
+/// seeded by its own id, so skipping them changes no other decision).
 fn choose_inner(
     arms: &[Arm<'_>],
     decision_id: &str,
     explore: f64,
-    shares: Option<&[f64]>,
+    thompson: impl FnOnce(usize) -> f64,
 ) -> Option<Choice> {
     if arms.is_empty() {
         return None;
@@ -119,52 +141,38 @@ fn choose_inner(
             propensities: means,
         });
     }
-    // The logged probability of `arm` from the win shares (the chosen arm's counted as at
-    // least one draw of DRAWS, as when the decisive draw is one of them).
-    let logged = |arm: usize, shares: &[f64]| {
-        let share = shares
-            .get(arm)
-            .copied()
-            .unwrap_or(0.0)
-            .max(1.0 / DRAWS as f64);
-        (explore * share + (1.0 - explore) * f64::from(u8::from(arm == greedy))).min(1.0)
+    let logged = |arm: usize, p: f64| {
+        // A drawn arm's probability is positive; an integral below the error bound is not 0.
+        let p = if p.is_finite() {
+            p.clamp(MIN_PROBABILITY, 1.0)
+        } else {
+            MIN_PROBABILITY
+        };
+        (explore * p + (1.0 - explore) * f64::from(u8::from(arm == greedy))).min(1.0)
     };
-    if let (Some(shares), false) = (shares, explored) {
-        // Greedy with the shares known: the decisive draw would decide nothing, so it is not
-        // drawn (the same choice and probability as drawing it).
+    if !explored {
         return Some(Choice {
             arm: greedy,
             explored,
-            probability: logged(greedy, shares),
+            probability: logged(greedy, thompson(greedy)),
             propensities: means,
         });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(hash64(&[decision_id, "thompson"]));
     let mut thetas = Vec::with_capacity(arms.len());
     draw(arms, &means, &mut rng, &mut thetas);
-    let sampled = best(arms, &thetas);
-    let arm = if explored { sampled } else { greedy };
-    let probability = match shares {
-        Some(shares) => logged(arm, shares),
-        None => {
-            let mut wins = vec![0u32; arms.len()];
-            wins[sampled] += 1;
-            let mut scratch = Vec::with_capacity(arms.len());
-            for _ in 1..DRAWS {
-                draw(arms, &means, &mut rng, &mut scratch);
-                wins[best(arms, &scratch)] += 1;
-            }
-            let shares: Vec<f64> = wins.iter().map(|&w| f64::from(w) / DRAWS as f64).collect();
-            logged(arm, &shares)
-        }
-    };
+    let arm = best(arms, &thetas);
     Some(Choice {
         arm,
         explored,
-        probability,
-        propensities: if explored { thetas } else { means },
+        probability: logged(arm, thompson(arm)),
+        propensities: thetas,
     })
 }
+
+/// The least Thompson probability logged: above [`crate::argmax`]'s truncation bound, so a
+/// drawn arm never logs 0 (which off-policy evaluation refuses).
+pub const MIN_PROBABILITY: f64 = 1e-9;
 
 /// The arm with the highest score at these propensities; ties to the smaller id.
 fn best(arms: &[Arm<'_>], thetas: &[f64]) -> usize {
@@ -180,8 +188,8 @@ fn best(arms: &[Arm<'_>], thetas: &[f64]) -> usize {
 
 /// A draw from Beta(a, b) as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b); `None` unless both
 /// parameters are positive and finite. Marsaglia and Tsang's gamma sampler: about a normal and
-/// a uniform per draw, 2-3× faster than `rand_distr::Beta`, which matters at 1,000 draws per
-/// decision.
+/// a uniform per draw, 2-3× faster than `rand_distr::Beta`, which matters at the simulator's
+/// 1,000 draws per shares estimate.
 pub fn beta_sample<R: Rng + ?Sized>(rng: &mut R, a: f64, b: f64) -> Option<f64> {
     if !(a > 0.0 && b > 0.0 && a.is_finite() && b.is_finite()) {
         return None;

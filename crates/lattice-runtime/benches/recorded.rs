@@ -25,13 +25,15 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Closed decisions per action in the customer's segment: enough that every cell has counted
 /// some (the steady state of a server that has been learning for a while).
-fn learned(f: &fixture::Fixture) -> Learning {
+/// `unseen`: an action whose cell gets no decisions, so its prior is centred on each
+/// customer's own propensity and no Thompson probability can be cached.
+fn learned(f: &fixture::Fixture, unseen: Option<usize>) -> Learning {
     let learning = Learning::new(&f.catalog, &f.settings);
     let customer = f.customer("c0042");
     let segment = learning.segment(&customer);
     let start = f.now - TimeDelta::days(200);
     let mut ids = Vec::new();
-    for a in 0..f.catalog.len() {
+    for a in (0..f.catalog.len()).filter(|&a| Some(a) != unseen) {
         for k in 0..(20 + 3 * a) {
             ids.push((format!("d{a}-{k}"), format!("c{a}-{k}"), a));
         }
@@ -75,7 +77,7 @@ fn learned(f: &fixture::Fixture) -> Learning {
 
 fn bench(c: &mut Criterion) {
     let f = fixture::Fixture::new(0.1, 0.05);
-    let learning = learned(&f);
+    let learning = learned(&f, None);
     // A customer outside the universal control, so the ranking has promotional actions to rank.
     let ids: Vec<String> = (42..).take(100).map(|i| format!("c{i:04}")).collect();
     let id = ids
@@ -89,6 +91,10 @@ fn bench(c: &mut Criterion) {
     assert_eq!(decision.actions.len(), 5);
     assert!(chosen.action.is_some());
     assert!(chosen.observed.iter().flatten().count() > 10);
+    // The same, less the cell of the greedy pick: every decision computes its probability.
+    let unseen = learned(&f, chosen.action.map(|a| a.0));
+    let (_, cold, _) = unseen.decide(&f.catalog, &customer, &context, &options, "d-0");
+    assert!(cold.action.is_some());
 
     c.bench_function("rank 30 actions, limit 5 (today's)", |b| {
         b.iter(|| {
@@ -101,11 +107,19 @@ fn bench(c: &mut Criterion) {
         })
     });
     // A new decision id each time, as each request has: a tenth explore.
-    let mut i = 0u64;
-    let mut id = String::new();
-    c.bench_function(
-        "recorded decision, 30 actions, learning + explore 0.1",
-        |b| {
+    for (name, learning) in [
+        (
+            "recorded decision, 30 actions, learning + explore 0.1 (cached probabilities)",
+            &learning,
+        ),
+        (
+            "recorded decision, 30 actions, learning + explore 0.1 (uncached: a cell with no closed decision)",
+            &unseen,
+        ),
+    ] {
+        let mut i = 0u64;
+        let mut id = String::new();
+        c.bench_function(name, |b| {
             b.iter(|| {
                 i += 1;
                 id.clear();
@@ -118,8 +132,9 @@ fn bench(c: &mut Criterion) {
                     &id,
                 )
             })
-        },
-    );
+        });
+    }
+    assert_eq!(unseen.cached_sets(), 0);
 }
 
 criterion_group! {

@@ -13,11 +13,16 @@ use chrono::{DateTime, Utc};
 use lattice_catalog::settings::Settings;
 use lattice_decide::{Catalog, Context, Customer, Decision, Learned, RankOptions, Screening};
 use lattice_events::{EventStore, StoreError};
-use lattice_learn::thompson::{choose_with_shares, thompson_shares};
+use lattice_learn::thompson::choose_with;
 use lattice_learn::{
     Arm, Attributor, Contacted, Event, EventKind, Holdouts, Outcome, Posteriors, Segment, Segments,
-    choose,
+    win_probability,
 };
+
+/// At most this many (segment, eligible actions) keep their Thompson probabilities: 12
+/// segments × a few hundred eligible sets is more than a catalog's rules produce, and each
+/// entry is one f64 per eligible action, so the cache stays under a few MB.
+pub const CACHED_SETS: usize = 4096;
 
 /// What a learning server keeps beside a loaded model.
 pub struct Learning {
@@ -26,6 +31,9 @@ pub struct Learning {
     pub holdouts: Holdouts,
     /// `[policy] explore`.
     pub explore: f64,
+    /// At most this many (segment, eligible actions) sets keep cached Thompson probabilities
+    /// ([`CACHED_SETS`] unless changed).
+    pub cache_limit: usize,
     /// Tier names, entry tier first, with their thresholds (a customer's tier by spend).
     settings: Settings,
 }
@@ -38,11 +46,13 @@ struct State {
     /// Responded decisions waiting for their window to end before they count (counting them
     /// earlier than the non-responses would inflate recent cells).
     awaiting: Vec<Outcome>,
-    /// Thompson win shares per (segment, eligible actions), valid until a posterior of the
-    /// segment changes:
-    /// decisions over the same posteriors share one exact probability, so one 1,000-draw
-    /// estimate serves them (2 ms for 30 actions, against microseconds for the decisive draw).
+    /// Thompson probabilities per (segment, eligible actions), each computed when first
+    /// needed (NaN until then) and valid until a posterior of the segment changes: decisions
+    /// over the same posteriors share them. At most [`CACHED_SETS`] sets.
     shares: HashMap<(Segment, Vec<usize>), Vec<f64>>,
+    /// Counts the closes that changed posteriors: a probability computed before one is not
+    /// cached after it.
+    epoch: u64,
     /// The control arm: decisions whose customer was held out of the action that would have
     /// been chosen, attributed on their own (a response there is what the customer did
     /// without the action) and counted per action × segment.
@@ -131,6 +141,7 @@ impl Learning {
                 open: HashMap::new(),
                 awaiting: Vec::new(),
                 shares: HashMap::new(),
+                epoch: 0,
                 control: Posteriors::new(n, segments.len()),
                 control_attributor: Attributor::new(),
                 control_open: HashMap::new(),
@@ -139,6 +150,7 @@ impl Learning {
             segments,
             holdouts,
             explore: catalog.explore(),
+            cache_limit: CACHED_SETS,
             settings: settings.clone(),
         }
     }
@@ -239,7 +251,7 @@ impl Learning {
         let eligible: Vec<(usize, f64)> = all.into_iter().filter(|&(a, _)| !held(a)).collect();
         let key = (segment, eligible.iter().map(|e| e.0).collect::<Vec<_>>());
         let mut observed = vec![None; infos.len()];
-        let (arms, settled, cached): (Vec<Arm<'_>>, bool, Option<Vec<f64>>) = {
+        let (arms, settled, cached, epoch): (Vec<Arm<'_>>, bool, Option<Vec<f64>>, u64) = {
             let s = self.lock();
             for &(a, _) in &eligible {
                 observed[a] = s
@@ -266,20 +278,40 @@ impl Learning {
                     .is_some_and(|c| c.contacts > 0)
             });
             let cached = settled.then(|| s.shares.get(&key).cloned()).flatten();
-            (arms, settled, cached)
+            (arms, settled, cached, s.epoch)
         };
         let mut propensities = vec![None; infos.len()];
-        let exploring = self.explore > 0.0 && arms.len() > 1;
-        let choice = match (exploring && settled, cached) {
-            (true, Some(shares)) => choose_with_shares(&arms, decision_id, self.explore, &shares),
-            (true, None) => {
-                let shares = thompson_shares(&arms, decision_id);
-                let choice = choose_with_shares(&arms, decision_id, self.explore, &shares);
-                self.lock().shares.insert(key, shares);
-                choice
+        let choice = choose_with(&arms, decision_id, self.explore, |arm| {
+            if let Some(&p) = cached
+                .as_ref()
+                .and_then(|c| c.get(arm))
+                .filter(|p| !p.is_nan())
+            {
+                return p;
             }
-            _ => choose(&arms, decision_id, self.explore),
-        };
+            let p = win_probability(&arms, arm);
+            if !settled {
+                return p;
+            }
+            let mut s = self.lock();
+            if s.epoch == epoch {
+                if !s.shares.contains_key(&key) && s.shares.len() >= self.cache_limit.max(1) {
+                    // Any entry will do: the cache only saves work, and a set that is
+                    // still in use comes back on its next decision.
+                    if let Some(evict) = s.shares.keys().next().cloned() {
+                        s.shares.remove(&evict);
+                    }
+                }
+                let entry = s
+                    .shares
+                    .entry(key)
+                    .or_insert_with(|| vec![f64::NAN; arms.len()]);
+                if let Some(slot) = entry.get_mut(arm) {
+                    *slot = p;
+                }
+            }
+            p
+        });
         let Some(choice) = choice else {
             return Chosen {
                 propensities,
@@ -346,6 +378,11 @@ impl Learning {
             }
         }
         close(&mut s, now);
+    }
+
+    /// How many (segment, eligible actions) sets have cached Thompson probabilities.
+    pub fn cached_sets(&self) -> usize {
+        self.lock().shares.len()
     }
 
     /// Closes the windows that ended by `now`.
@@ -561,10 +598,10 @@ fn close(s: &mut State, now: DateTime<Utc>) {
             changed.push(segment);
         }
     }
-    // Cached Thompson shares of a segment whose posteriors changed no longer hold; the other
-    // segments' still do (a close used to drop them all, so a busy server recomputed its
-    // 1,000 draws on most recorded decisions).
+    // Cached Thompson probabilities of a segment whose posteriors changed no longer hold; the
+    // other segments' still do.
     if !changed.is_empty() {
+        s.epoch += 1;
         s.shares
             .retain(|(segment, _), _| !changed.contains(segment));
     }

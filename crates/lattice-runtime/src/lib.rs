@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// The learning crate, for callers of [`Learning`] (segments, posteriors).
 pub use lattice_learn as learn;
-pub use learning::{ActionPerformance, CellPerformance, Chosen, Learning, Recorded};
+pub use learning::{ActionPerformance, CACHED_SETS, CellPerformance, Chosen, Learning, Recorded};
 pub use model::{LoadError, LoadedModel, Profiles, Scratch, send_channel};
 pub use online::{
     Applied, DEFAULT_MAX_ONLINE_CUSTOMERS, OnlineCustomer, OnlineState, withdrawn_consent,

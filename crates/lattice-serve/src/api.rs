@@ -351,8 +351,9 @@ pub struct DecisionRecordDoc {
     pub decided_at: DateTime<Utc>,
     /// `name@as_of` of the model that decided.
     pub model: String,
-    /// The probability with which the first action was chosen (greedy: 1; exploring: from
-    /// 1,000 Thompson draws); absent for decisions recorded before learning.
+    /// The probability with which the first action was chosen: 1 without exploration, else
+    /// explore × P(Thompson picks it) + (1 − explore) × [greedy picks it], P integrated
+    /// numerically (docs/learning.md); absent for decisions recorded before learning.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
     pub actions: Vec<DecidedActionDoc>,

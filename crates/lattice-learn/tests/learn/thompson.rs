@@ -1,8 +1,11 @@
 //! Choosing: deterministic per decision id, greedy is the posterior mean, logged
 //! probabilities match the exact ones.
 
-use lattice_learn::thompson::{DRAWS, beta_sample, thompson_shares};
-use lattice_learn::{Arm, Beta, choose};
+use lattice_learn::thompson::{
+    MIN_PROBABILITY, Quadrature, beta_sample, thompson_shares, win_probability_with,
+};
+use lattice_learn::{Arm, Beta, choose, win_probability};
+use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -24,7 +27,7 @@ fn the_same_decision_id_always_gets_the_same_draw() {
         let first = choose(&arms, &id, 1.0).unwrap();
         assert_eq!(choose(&arms, &id, 1.0).unwrap(), first);
         assert!(first.explored);
-        assert!(first.probability >= 1.0 / DRAWS as f64 && first.probability <= 1.0);
+        assert!(first.probability >= MIN_PROBABILITY && first.probability <= 1.0);
     }
     // Different ids explore differently.
     let picks: std::collections::HashSet<usize> = (0..200)
@@ -88,4 +91,125 @@ fn beta_sampler_has_the_right_moments() {
     }
     assert!(beta_sample(&mut rng, 0.0, 1.0).is_none());
     assert!(beta_sample(&mut rng, 1.0, f64::NAN).is_none());
+}
+
+/// Random arms as the server makes them: priors of strength 4 centred anywhere (parameters
+/// below 1 included), up to a few hundred closed decisions, values and costs of a catalog;
+/// now and then an arm with no value (a fixed score) or a negative one.
+fn random_arms<'a>(rng: &mut ChaCha8Rng, ids: &'a [String]) -> Vec<Arm<'a>> {
+    let n = rng.gen_range(2..=6);
+    ids[..n]
+        .iter()
+        .map(|id| {
+            let p: f64 = rng.gen_range(0.02..0.95);
+            let contacts = [0u32, 3, 20, 150, 600][rng.gen_range(0..5)];
+            let rate: f64 = rng.gen_range(0.0..0.4);
+            let responses = (f64::from(contacts) * rate).round();
+            let value = match rng.gen_range(0..12) {
+                0 => 0.0,
+                1 => -5.0,
+                _ => rng.gen_range(5.0..50.0),
+            };
+            Arm {
+                id,
+                posterior: Beta {
+                    alpha: 4.0 * p + responses,
+                    beta: 4.0 * (1.0 - p) + f64::from(contacts) - responses,
+                },
+                value,
+                weight: 1.0,
+                cost: rng.gen_range(0.0..3.0),
+            }
+        })
+        .collect()
+}
+
+/// The chooser's rule: the highest score wins, ties to the smaller id.
+fn winner(arms: &[Arm<'_>], thetas: &[f64]) -> usize {
+    let score = |i: usize| thetas[i] * arms[i].value * arms[i].weight - arms[i].cost;
+    (1..arms.len()).fold(0, |top, i| {
+        let (s, t) = (score(i), score(top));
+        if s > t || (s == t && arms[i].id < arms[top].id) {
+            i
+        } else {
+            top
+        }
+    })
+}
+
+#[test]
+fn win_probability_matches_monte_carlo() {
+    let ids: Vec<String> = (0..8).map(|i| format!("a{i}")).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(18);
+    let draws = 1_000_000;
+    for _ in 0..8 {
+        let arms = random_arms(&mut rng, &ids);
+        let mut wins = vec![0u64; arms.len()];
+        let mut thetas = vec![0.0; arms.len()];
+        for _ in 0..draws {
+            for (t, a) in thetas.iter_mut().zip(&arms) {
+                *t = beta_sample(&mut rng, a.posterior.alpha, a.posterior.beta).unwrap();
+            }
+            wins[winner(&arms, &thetas)] += 1;
+        }
+        for (i, &w) in wins.iter().enumerate() {
+            let mc = w as f64 / draws as f64;
+            let exact = win_probability(&arms, i);
+            // Three standard errors (at least that of one win in the draws).
+            let se = (mc * (1.0 - mc) / draws as f64)
+                .sqrt()
+                .max(1.0 / draws as f64);
+            assert!(
+                (exact - mc).abs() < 3.0 * se,
+                "arm {i}: exact {exact} vs {mc} ± {se} in {arms:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn win_probability_matches_a_fine_quadrature() {
+    let ids: Vec<String> = (0..8).map(|i| format!("a{i}")).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let fine = Quadrature {
+        panel_sds: 0.1,
+        max_panels: 1_000,
+    };
+    let mut worst: f64 = 0.0;
+    for _ in 0..200 {
+        let arms = random_arms(&mut rng, &ids);
+        let mut sum = 0.0;
+        for i in 0..arms.len() {
+            let p = win_probability(&arms, i);
+            worst = worst.max((p - win_probability_with(&arms, i, fine)).abs());
+            sum += p;
+        }
+        // Exactly one arm wins each draw.
+        assert!((sum - 1.0).abs() < 1e-6, "{sum} for {arms:?}");
+    }
+    eprintln!("largest difference from the fine quadrature: {worst:e}");
+    assert!(worst < 1e-6, "largest difference {worst}");
+}
+
+#[test]
+fn win_probability_has_closed_forms_where_they_exist() {
+    // Uniform against the max of two uniforms: 1/3 and 2/3.
+    let arms = [arm("a", 1.0, 1.0), arm("b", 2.0, 1.0)];
+    assert!((win_probability(&arms, 0) - 1.0 / 3.0).abs() < 1e-12);
+    assert!((win_probability(&arms, 1) - 2.0 / 3.0).abs() < 1e-12);
+    // n identical arms: 1/n each.
+    let same: Vec<Arm<'_>> = ["a", "b", "c", "d"].map(|id| arm(id, 3.0, 40.0)).to_vec();
+    for i in 0..4 {
+        assert!((win_probability(&same, i) - 0.25).abs() < 1e-7);
+    }
+    // A fixed score (no value) wins when every draw falls below it: P(θ·10 < 4) = P(θ < 0.4).
+    let fixed = Arm {
+        value: 0.0,
+        cost: -4.0,
+        ..arm("z", 1.0, 1.0)
+    };
+    let arms = [arm("a", 1.0, 1.0), fixed];
+    assert!((win_probability(&arms, 1) - 0.4).abs() < 1e-12);
+    assert!((win_probability(&arms, 0) - 0.6).abs() < 1e-10);
+    assert_eq!(win_probability(&arms, 2), 0.0);
 }

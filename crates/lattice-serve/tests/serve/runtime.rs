@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
+use lattice_decide::{Context, RankOptions};
 use lattice_events::Event;
-use lattice_runtime::{LoadError, Runtime, Scratch};
+use lattice_runtime::learn::Segment;
+use lattice_runtime::{CACHED_SETS, LoadError, Recorded, Runtime, Scratch};
 
 fn demo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/demo")
@@ -86,4 +88,54 @@ fn events_build_online_state_that_the_decision_layer_reads() {
     let new = rt.online.get("someone-new").unwrap();
     assert!(!new.in_snapshot);
     assert_eq!(new.values.len(), rt.snapshot.variables.len());
+}
+
+#[test]
+fn the_thompson_cache_keeps_at_most_its_limit_of_sets() {
+    let rt = Runtime::load(&demo(), None).unwrap();
+    let m = &rt.model;
+    let mut learning = lattice_runtime::Learning::new(&m.catalog, &m.settings);
+    assert_eq!(learning.cache_limit, CACHED_SETS);
+    learning.explore = 0.5;
+    learning.cache_limit = 3;
+    // A closed decision in every cell: every posterior is shared, so every set is cacheable.
+    let now = chrono::DateTime::from_timestamp_micros(rt.as_of_us()).unwrap();
+    let ids: Vec<(String, String)> = (0..m.catalog.len() * learning.segments.len())
+        .map(|k| (format!("d{k}"), format!("c{k}")))
+        .collect();
+    for (k, (decision_id, customer_id)) in ids.iter().enumerate() {
+        learning.opened(
+            &m.catalog,
+            Recorded {
+                decision_id,
+                customer_id,
+                action: k % m.catalog.len(),
+                at: now - chrono::TimeDelta::days(400),
+                segment: Segment(k / m.catalog.len()),
+                prior: 0.2,
+            },
+        );
+    }
+    learning.close_until(now);
+    let context = Context::at(now);
+    let options = RankOptions::default();
+    let (mut most, mut sets) = (0, std::collections::HashSet::new());
+    for i in 0..m.customers().min(400) {
+        let mut scratch = Scratch::default();
+        let customer = m.customer(i, &mut scratch);
+        let id = format!("x{i}");
+        let (_, chosen, segment) = learning.decide(&m.catalog, &customer, &context, &options, &id);
+        // Different segments are different sets (and so may be different eligible actions).
+        sets.insert(segment);
+        most = most.max(learning.cached_sets());
+        // What a full cache evicted is computed again, to the same probability.
+        let (_, again, _) = learning.decide(&m.catalog, &customer, &context, &options, &id);
+        assert_eq!(again.action, chosen.action);
+    }
+    assert!(
+        sets.len() > 3,
+        "only {} segments met: the limit was not exceeded",
+        sets.len()
+    );
+    assert_eq!(most, 3);
 }
