@@ -9,6 +9,7 @@ pub mod logistic;
 pub mod metrics;
 pub mod parallel;
 pub mod pipeline;
+pub mod reasons;
 pub mod score;
 pub mod train;
 

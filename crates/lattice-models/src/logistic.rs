@@ -81,9 +81,14 @@ pub struct LogisticModel {
     pub calibration: Calibration,
     /// The cross-fitted validation log loss behind the choice of `calibration`.
     pub calibration_choice: Option<CalibrationChoice>,
+    /// The typical customer, standardised: per feature, the training rows' median. Reason
+    /// codes are measured against it ([`crate::reasons`]); empty means the mean (zeros).
+    #[serde(default)]
+    pub typical: Vec<f64>,
 }
 
-/// One reason code: a feature and how much it pushed the logit up.
+/// One reason code: a group of features ([`crate::reasons::group`]) and how much it pushed the
+/// logit up against the typical customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
     pub feature: String,
@@ -126,22 +131,31 @@ impl LogisticModel {
             .collect()
     }
 
-    /// The `top` features pushing this customer's probability up the most, strongest first.
+    /// The `top` groups of features pushing this customer's probability up the most against
+    /// the typical customer, strongest first ([`crate::reasons`]).
     pub fn reasons(&self, row: &[f64], top: usize) -> Vec<Reason> {
         let mut z = vec![0.0; row.len()];
         self.scaler.transform_into(row, &mut z);
-        let mut c: Vec<(usize, f64)> = z
-            .iter()
-            .zip(&self.weights)
-            .map(|(z, w)| z * w * self.calibration.slope())
-            .enumerate()
+        let mut groups: Vec<(&str, f64)> = Vec::new();
+        for (j, (z, w)) in z.iter().zip(&self.weights).enumerate() {
+            let term = (z - self.typical.get(j).copied().unwrap_or(0.0)) * w;
+            let g = crate::reasons::group(&self.features[j]);
+            match groups.iter_mut().find(|(name, _)| *name == g) {
+                Some((_, sum)) => *sum += term,
+                None => groups.push((g, term)),
+            }
+        }
+        let slope = self.calibration.slope();
+        let mut c: Vec<(&str, f64)> = groups
+            .into_iter()
+            .map(|(g, v)| (g, v * slope))
             .filter(|(_, v)| *v > 0.0)
             .collect();
         c.sort_by(|a, b| b.1.total_cmp(&a.1));
         c.into_iter()
             .take(top)
-            .map(|(j, v)| Reason {
-                feature: self.features[j].clone(),
+            .map(|(g, v)| Reason {
+                feature: g.to_string(),
                 contribution: v,
             })
             .collect()
@@ -403,6 +417,7 @@ pub fn fit_calibrated(
                 alpha,
                 calibration: Calibration::Platt(platt),
                 calibration_choice: None,
+                typical: Vec::new(),
             };
             best = Some((loss, model, logits));
         }
@@ -413,6 +428,7 @@ pub fn fit_calibrated(
     let (calibration, choice) = Calibration::choose(&logits, valid.y);
     model.calibration = calibration;
     model.calibration_choice = Some(choice);
+    model.typical = crate::reasons::typical(&zt, k);
     Ok(model)
 }
 

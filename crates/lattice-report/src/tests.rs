@@ -40,6 +40,7 @@ fn models() -> Models {
         alpha: 1.0,
         calibration: Calibration::IDENTITY,
         calibration_choice: None,
+        typical: Vec::new(),
     };
     let eng: Vec<Engagement> = (0..300)
         .map(|i| Engagement {

@@ -32,7 +32,8 @@ pub struct ScoresResponse {
     pub top_affinities: Vec<Affinity>,
     pub tier: Option<String>,
     pub points_balance: Option<f64>,
-    /// Features pushing the churn probability up the most, strongest first.
+    /// Groups of features (e.g. `purchase_recency`, `service_experience`) raising the churn
+    /// probability above the typical customer's the most, strongest first.
     pub churn_reasons: Vec<String>,
     /// `snapshot` (as of the model's data) or `inline` (features given in the request).
     pub source: &'static str,

@@ -149,7 +149,10 @@ fn dump_holds_the_rows_the_backtest_measured() {
             assert_eq!(churn[i].is_some(), bought, "{split} row {i}");
             assert_eq!(freq[i].is_some(), bought, "{split} row {i}");
             if let (Some(x), Some(n)) = (freq[i], orders[i]) {
-                assert!(x >= 0.0 && x <= n - 1.0, "{split} row {i}: {x} of {n} orders");
+                assert!(
+                    x >= 0.0 && x <= n - 1.0,
+                    "{split} row {i}: {x} of {n} orders"
+                );
             }
         }
         assert_eq!(churn.iter().flatten().count(), s.churn_population);

@@ -7,5 +7,6 @@ mod calibration;
 mod clv;
 mod dump;
 mod pipeline;
+mod reasons;
 mod sendtime;
 mod snapshot;
