@@ -85,6 +85,9 @@ pub struct LogisticModel {
     /// codes are measured against it ([`crate::reasons`]); empty means the mean (zeros).
     #[serde(default)]
     pub typical: Vec<f64>,
+    /// Each feature's reason group ([`crate::reasons::group`]); empty: looked up per call.
+    #[serde(default)]
+    pub reason_groups: crate::reasons::ReasonGroups,
 }
 
 /// One reason code: a group of features ([`crate::reasons::group`]) and how much it pushed the
@@ -132,30 +135,35 @@ impl LogisticModel {
     }
 
     /// The `top` groups of features pushing this customer's probability up the most against
-    /// the typical customer, strongest first ([`crate::reasons`]).
-    pub fn reasons(&self, row: &[f64], top: usize) -> Vec<Reason> {
-        let mut z = vec![0.0; row.len()];
-        self.scaler.transform_into(row, &mut z);
-        let mut groups: Vec<(&str, f64)> = Vec::new();
-        for (j, (z, w)) in z.iter().zip(&self.weights).enumerate() {
-            let term = (z - self.typical.get(j).copied().unwrap_or(0.0)) * w;
-            let g = crate::reasons::group(&self.features[j]);
-            match groups.iter_mut().find(|(name, _)| *name == g) {
-                Some((_, sum)) => *sum += term,
-                None => groups.push((g, term)),
-            }
+    /// the typical customer, strongest first ([`crate::reasons`]), from a row already passed
+    /// through [`compress`] (as for [`Self::logit_compressed`]).
+    pub fn reasons_compressed(&self, compressed: &[f64], top: usize) -> Vec<Reason> {
+        let looked_up;
+        let groups = if self.reason_groups.of_feature.len() == self.features.len() {
+            &self.reason_groups
+        } else {
+            looked_up = crate::reasons::ReasonGroups::new(&self.features);
+            &looked_up
+        };
+        let s = &self.scaler;
+        let mut sums = vec![0.0; groups.names.len()];
+        for (j, &c) in compressed.iter().enumerate() {
+            let z = (c - s.mean[j]) / s.std[j];
+            let typical = self.typical.get(j).copied().unwrap_or(0.0);
+            sums[groups.of_feature[j]] += (z - typical) * self.weights[j];
         }
         let slope = self.calibration.slope();
-        let mut c: Vec<(&str, f64)> = groups
+        let mut c: Vec<(usize, f64)> = sums
             .into_iter()
-            .map(|(g, v)| (g, v * slope))
+            .map(|v| v * slope)
+            .enumerate()
             .filter(|(_, v)| *v > 0.0)
             .collect();
         c.sort_by(|a, b| b.1.total_cmp(&a.1));
         c.into_iter()
             .take(top)
             .map(|(g, v)| Reason {
-                feature: g.to_string(),
+                feature: groups.names[g].clone(),
                 contribution: v,
             })
             .collect()
@@ -418,6 +426,7 @@ pub fn fit_calibrated(
                 calibration: Calibration::Platt(platt),
                 calibration_choice: None,
                 typical: Vec::new(),
+                reason_groups: Default::default(),
             };
             best = Some((loss, model, logits));
         }
@@ -429,6 +438,7 @@ pub fn fit_calibrated(
     model.calibration = calibration;
     model.calibration_choice = Some(choice);
     model.typical = crate::reasons::typical(&zt, k);
+    model.reason_groups = crate::reasons::ReasonGroups::new(features);
     Ok(model)
 }
 

@@ -9,6 +9,8 @@
 //! linearity a group's contribution is exactly how much the logit falls when its features are set
 //! to the typical customer's values, which the tests check.
 
+use serde::{Deserialize, Serialize};
+
 /// The readable reason a feature belongs to; a feature outside every group is its own reason.
 pub fn group(feature: &str) -> &str {
     const GROUPS: &[(&str, &[&str])] = &[
@@ -91,6 +93,31 @@ pub fn group(feature: &str) -> &str {
         .iter()
         .find(|(_, members)| members.contains(&feature))
         .map_or(feature, |(name, _)| name)
+}
+
+/// The reason groups of a model's features, looked up once when it is fitted rather than on
+/// every scored customer: the distinct group names and each feature's index among them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReasonGroups {
+    pub names: Vec<String>,
+    pub of_feature: Vec<usize>,
+}
+
+impl ReasonGroups {
+    pub fn new(features: &[String]) -> Self {
+        let mut names: Vec<String> = Vec::new();
+        let of_feature = features
+            .iter()
+            .map(|f| {
+                let g = group(f);
+                names.iter().position(|n| n == g).unwrap_or_else(|| {
+                    names.push(g.to_string());
+                    names.len() - 1
+                })
+            })
+            .collect();
+        ReasonGroups { names, of_feature }
+    }
 }
 
 /// Per column (standardised), the median of `z`'s rows: the typical customer.

@@ -64,7 +64,7 @@ impl Models {
                 .churn
                 .calibration
                 .apply(f.churn.logit_compressed(&compressed[..churn])),
-            churn_reasons: f.churn.reasons(&row[..churn], 3),
+            churn_reasons: f.churn.reasons_compressed(&compressed[..churn], 3),
             p_alive,
             expected_purchases: expected,
             clv: clv.value(a, at_us, CLV_DAYS),

@@ -41,6 +41,7 @@ fn models() -> Models {
         calibration: Calibration::IDENTITY,
         calibration_choice: None,
         typical: Vec::new(),
+        reason_groups: Default::default(),
     };
     let eng: Vec<Engagement> = (0..300)
         .map(|i| Engagement {

@@ -49,7 +49,8 @@ fn the_top_churn_reason_moves_the_score_the_way_it_says() {
     let (mut checked, mut spend_named_for_low_risk) = (0, 0);
     for row in snap.x.chunks_exact(snap.width) {
         let row = &row[..k];
-        let reasons = m.reasons(row, 3);
+        let compressed: Vec<f64> = row.iter().map(|&x| compress(x)).collect();
+        let reasons = m.reasons_compressed(&compressed, 3);
         for pair in reasons.windows(2) {
             assert!(pair[0].contribution >= pair[1].contribution);
         }
@@ -57,11 +58,10 @@ fn the_top_churn_reason_moves_the_score_the_way_it_says() {
             continue;
         };
         assert!(top.contribution > 0.0);
-        let compressed: Vec<f64> = row.iter().map(|&x| compress(x)).collect();
         let mut typical = compressed.clone();
-        for j in 0..k {
+        for (j, value) in typical.iter_mut().enumerate() {
             if group(&m.features[j]) == top.feature {
-                typical[j] = m.typical[j] * m.scaler.std[j] + m.scaler.mean[j];
+                *value = m.typical[j] * m.scaler.std[j] + m.scaler.mean[j];
             }
         }
         let (before, after) = (
