@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution, Gamma, Poisson, StandardNormal};
 
-use super::catalog::{ACTIONS, CATEGORY_SHARES, Ch, TIMEZONES, Use, action_index};
+use super::catalog::{ACTIONS, CATEGORIES, CATEGORY_SHARES, Ch, TIMEZONES, Use, action_index};
 use lattice_catalog::settings::Settings;
 
 pub(crate) const SEC: i64 = 1_000_000;
@@ -36,6 +36,21 @@ pub const GG_GAMMA: f64 = 35.0;
 
 /// Dirichlet concentration: α_k = PREF_CONCENTRATION × CATEGORY_SHARES[k].
 pub const PREF_CONCENTRATION: f64 = 0.3;
+
+// --- Replenishment --------------------------------------------------------------------------
+/// Categories bought again when they run out or are outgrown: (category, population cycle in
+/// days, strength). An order line's category weight θ_k is multiplied by
+/// `1 + strength · exp(−ln²(e / L) / (2 · REPLENISH_WIDTH²))`, `e` the time since the customer
+/// last bought k and `L` their own cycle, so a category is up to `1 + strength` times as
+/// likely when it is due and back to θ_k well before or well after.
+pub const REPLENISHMENT: [(&str, f64, f64); 3] = [
+    ("beauty", 45.0, 3.0),
+    ("home", 90.0, 1.5),
+    ("kids", 120.0, 1.5),
+];
+const REPLENISH_WIDTH: f64 = 0.35;
+/// A customer's own cycle is the category's times LogNormal(0, this).
+const REPLENISH_PERSONAL_SD: f64 = 0.25;
 
 /// Share of lines returned.
 const RETURN_PROB: f64 = 0.06;
@@ -197,6 +212,9 @@ pub(crate) struct Customer {
     pub mean_spend: f64,
     pub theta: [f64; 8],
     theta_cdf: [f64; 8],
+    /// The customer's replenishment cycle per category in µs (0: not replenished) and its
+    /// strength (see [`REPLENISHMENT`]).
+    cycle: [(f64, f64); 8],
     pub profile: [f64; 168],
     profile_cdf: [f64; 168],
     browse: f64,
@@ -245,6 +263,27 @@ impl Customer {
     }
     fn pick_category(&self, r: &mut ChaCha8Rng) -> usize {
         pick(&self.theta_cdf, r.r#gen())
+    }
+    /// An order line's category at `t`: θ re-weighted by how due each replenished category is,
+    /// `last[k]` the customer's last purchase in k before this order.
+    fn line_category(&self, r: &mut ChaCha8Rng, t: i64, last: &[Option<i64>; 8]) -> usize {
+        let mut w = self.theta;
+        for (k, wk) in w.iter_mut().enumerate() {
+            let (cycle, strength) = self.cycle[k];
+            if let (Some(l), true) = (last[k], cycle > 0.0) {
+                let x = ((t - l).max(SEC) as f64 / cycle).ln();
+                *wk *= 1.0 + strength * (-x * x / (2.0 * REPLENISH_WIDTH * REPLENISH_WIDTH)).exp();
+            }
+        }
+        let total: f64 = w.iter().sum();
+        let mut u = r.r#gen::<f64>() * total;
+        for (k, wk) in w.iter().enumerate() {
+            if u < *wk {
+                return k;
+            }
+            u -= wk;
+        }
+        w.iter().rposition(|&x| x > 0.0).unwrap_or(0)
     }
     /// The channel views and carts come from.
     fn digital(&self, r: &mut ChaCha8Rng) -> Chan {
@@ -344,6 +383,8 @@ pub(crate) struct World {
     age: Beta<f64>,
     browse: Gamma<f64>,
     pref: [Gamma<f64>; 8],
+    /// Per category: population replenishment cycle in days (0: none) and strength.
+    replenish: [(f64, f64); 8],
     campaign_cdf: Vec<f64>,
     campaign_ids: Vec<usize>,
     settings: Settings,
@@ -392,8 +433,17 @@ impl World {
         }
         let g = |shape: f64, scale: f64| Gamma::new(shape, scale).expect("positive parameters");
         let pref = std::array::from_fn(|k| g(PREF_CONCENTRATION * CATEGORY_SHARES[k] + 1.0, 1.0));
+        let mut replenish = [(0.0, 0.0); 8];
+        for (name, days, strength) in REPLENISHMENT {
+            let k = CATEGORIES
+                .iter()
+                .position(|&c| c == name)
+                .expect("REPLENISHMENT names categories");
+            replenish[k] = (days, strength);
+        }
         World {
             seed,
+            replenish,
             width: customers.to_string().len(),
             start: start_us,
             end: end_us,
@@ -468,6 +518,14 @@ impl World {
         let mean_spend = GG_P / nu;
         let theta = self.dirichlet(&mut r);
         let browse = self.browse.sample(&mut r);
+        // Drawn last, so the draws above are those of a world without replenishment.
+        let mut cycle = [(0.0, 0.0); 8];
+        for (k, &(days, strength)) in self.replenish.iter().enumerate() {
+            if days > 0.0 {
+                let personal = (REPLENISH_PERSONAL_SD * normal(&mut r, 0.0, 1.0)).exp();
+                cycle[k] = (days * DAY as f64 * personal, strength);
+            }
+        }
         Customer {
             id: format!("c{:0w$}", idx + 1, w = self.width),
             tz,
@@ -482,6 +540,7 @@ impl World {
             mean_spend,
             theta,
             theta_cdf: cumulative(&theta),
+            cycle,
             profile,
             profile_cdf: cumulative(&profile),
             browse,
@@ -534,9 +593,11 @@ impl World {
         c.first_purchase = t;
         // Tickets not yet weighed for support-driven dropout.
         let mut pending: Vec<(i64, f64)> = Vec::new();
+        // The last purchase per category, for replenishment.
+        let mut last = [None; 8];
         let mut k = 0u32;
         loop {
-            self.order(c, r, t, k + 1, ev, &mut pending);
+            self.order(c, r, t, k + 1, ev, &mut pending, &mut last);
             times.push(t);
             // BG/NBD: dropout can follow any repeat purchase, never the first.
             if k > 0 && r.r#gen::<f64>() < c.p {
@@ -594,7 +655,9 @@ impl World {
     }
 
     /// One order at `t`: 1–3 lines summing to a Gamma-Gamma order value, carts and views
-    /// before it, returns (with follow-up tickets) and a review after it.
+    /// before it, returns (with follow-up tickets) and a review after it. `last`: the last
+    /// purchase per category before this order, updated with this one's lines.
+    #[allow(clippy::too_many_arguments)]
     fn order(
         &self,
         c: &Customer,
@@ -603,7 +666,9 @@ impl World {
         order: u32,
         ev: &mut Vec<Ev>,
         tickets: &mut Vec<(i64, f64)>,
+        last: &mut [Option<i64>; 8],
     ) {
+        let before = *last;
         let z: f64 = self.order_shape.sample(r) * c.mean_spend / GG_P;
         let value = round2(z.max(1.0));
         let u: f64 = r.r#gen();
@@ -636,7 +701,8 @@ impl World {
                 round2(value * share / total_share)
             };
             left -= amount;
-            let cat = c.pick_category(r);
+            let cat = c.line_category(r, t, &before);
+            last[cat] = Some(t);
             if i == 0 {
                 first_cat = cat;
             }
@@ -1067,6 +1133,44 @@ mod tests {
             assert!(t > after && t <= after + 7 * DAY + 2 * HOUR, "{after} {t}");
             let l = local_of(c.tz, t);
             assert!(l.hour() < 24);
+        }
+    }
+
+    #[test]
+    fn a_replenished_category_is_likelier_when_due() {
+        let w = World::new(
+            7,
+            10,
+            NaiveDate::from_ymd_opt(2023, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2025, 6, 30).unwrap(),
+            Settings::default(),
+        );
+        let mut c = w.attributes(3);
+        c.theta = [0.125; 8];
+        let beauty = CATEGORIES.iter().position(|&n| n == "beauty").unwrap();
+        let cycle = c.cycle[beauty].0;
+        let days = cycle / DAY as f64;
+        // Personal cycles scatter around the category's 45 days.
+        assert!((20.0..100.0).contains(&days), "{days}");
+        assert_eq!(c.cycle[0], (0.0, 0.0), "outerwear is not replenished");
+        let mut r = ChaCha8Rng::seed_from_u64(5);
+        let t = w.end;
+        let share = |r: &mut ChaCha8Rng, ago: Option<f64>| {
+            let mut last = [None; 8];
+            last[beauty] = ago.map(|x| t - (x * cycle) as i64);
+            let n = 20_000;
+            let hits = (0..n)
+                .filter(|_| c.line_category(r, t, &last) == beauty)
+                .count();
+            hits as f64 / n as f64
+        };
+        // Due: weight 1 + 3 = 4 against seven others at 1.
+        let due = share(&mut r, Some(1.0));
+        assert!((due - 4.0 / 11.0).abs() < 0.015, "{due}");
+        // Never bought, long overdue or just bought: back to θ.
+        for ago in [None, Some(6.0), Some(0.1)] {
+            let s = share(&mut r, ago);
+            assert!((s - 0.125).abs() < 0.012, "{ago:?}: {s}");
         }
     }
 }
