@@ -29,7 +29,8 @@ use crate::score::Models;
 /// 3: per-category rhythm features, affinity input sets, calibration choice.
 /// 4: purchase days and the first day's spend in the aggregates; BG/NBD's repeat count
 /// (`training_config.clv_frequency`, `clv.repeat` in weights.json).
-pub const FORMAT_VERSION: u32 = 4;
+/// 5: send time smoothed per channel (`send_time.hyper`: κ, β and circular smoothing).
+pub const FORMAT_VERSION: u32 = 5;
 pub const MANIFEST: &str = "manifest.json";
 pub const WEIGHTS: &str = "weights.json";
 pub const SNAPSHOT: &str = "snapshot.parquet";

@@ -19,7 +19,7 @@ use crate::clv::{BgNbd, FitOptions, GammaGamma, RfmRow};
 use crate::logistic::{ALPHAS, Examples, LogisticModel, fit_calibrated};
 use crate::metrics::{BinaryMetrics, auc};
 use crate::sendtime::{
-    Channel, DEFAULT_GRID_BETA, DEFAULT_GRID_KAPPA, Engagement, SendTimeCounts, select,
+    Channel, Engagement, Grid, Hyper, SendTimeCounts, SendTimeError, measure, select,
 };
 
 const DAY_US: i64 = lattice_features::aggregates::DAY_US;
@@ -781,23 +781,31 @@ pub struct Backtest {
     pub affinity: Vec<CategoryMetrics>,
     pub affinity_mean_auc: Option<f64>,
     pub clv: ClvMetrics,
-    /// Send time: hit@k of held-out engagements (the affinity window after the cutoff) against
-    /// the population-best slots; `None` without engagement events.
+    /// Send time: hit@k of held-out activity (the affinity window after the cutoff) with the
+    /// smoothing chosen on the validation window, against the population's and the customers'
+    /// own best hours; `None` without any activity there.
     pub send_time: Option<crate::sendtime::BacktestReport>,
+    /// How the send-time smoothing was chosen: every grid point on the validation window's
+    /// held-out activity (`None` without any there: the defaults were used).
+    #[serde(default)]
+    pub send_time_selection: Option<crate::sendtime::BacktestReport>,
 }
 
-/// Engagements before and after `split_us` (up to `end_us`), in local hours of week, of the
-/// customers in `ids` (drawn from the sample of `fraction`). Only channel engagements (opens,
-/// clicks) are held out; all activity feeds the training counts.
+/// Engagements of the customers in `ids` (drawn from the sample of `fraction`), in local hours
+/// of week, for each window `(split, end)` of `windows`: those at or before `split` (the
+/// training counts) and those in `(split, end]` (held out). Every kind of activity on both
+/// sides: the send-time backtest scores engagements per channel and all activity under `Any`.
+/// One pass over the history for all windows.
 pub async fn engagements(
     history: &History,
     zones: &lattice_features::TimeZones,
     ids: &HashMap<String, u32>,
     fraction: f64,
-    split_us: i64,
-    end_us: i64,
-) -> Result<(Vec<Engagement>, Vec<Engagement>), ModelError> {
-    let (mut train, mut held) = (Vec::new(), Vec::new());
+    windows: &[(i64, i64)],
+) -> Result<Vec<(Vec<Engagement>, Vec<Engagement>)>, ModelError> {
+    let mut out: Vec<(Vec<Engagement>, Vec<Engagement>)> =
+        windows.iter().map(|_| Default::default()).collect();
+    let end_us = windows.iter().map(|w| w.1).max().unwrap_or(i64::MIN);
     history
         .for_each_local_event(
             zones,
@@ -815,16 +823,18 @@ pub async fn engagements(
                     channel,
                     how,
                 };
-                if ts <= split_us {
-                    train.push(e);
-                } else if channel != Channel::Any {
-                    held.push(e);
+                for (&(split, end), (train, held)) in windows.iter().zip(out.iter_mut()) {
+                    if ts <= split {
+                        train.push(e);
+                    } else if ts <= end {
+                        held.push(e);
+                    }
                 }
             },
         )
         .await
         .map_err(|e| ModelError::Data(e.to_string()))?;
-    Ok((train, held))
+    Ok(out)
 }
 
 fn pearson(a: &[f64], b: &[f64]) -> f64 {
@@ -928,27 +938,46 @@ pub async fn backtest(
     };
     let zones = lattice_features::TimeZones::new(profiles, &settings.default_timezone)
         .map_err(|e| ModelError::Data(e.to_string()))?;
-    let (train_e, held_e) = engagements(
+    // Send time: smoothing chosen on the validation window (the fit's), measured on the test
+    // window, as for every other model.
+    let t_valid = t - h * DAY_US;
+    let aff = cfg.affinity_days * DAY_US;
+    let mut windows = engagements(
         history,
         &zones,
         &test.index(),
         fraction,
-        t,
-        t + cfg.affinity_days * DAY_US,
+        &[(t_valid, t_valid + aff), (t, t + aff)],
     )
-    .await?;
-    let send_time = if held_e.is_empty() {
+    .await?
+    .into_iter();
+    let send_err = |e: SendTimeError| ModelError::Fit(format!("send time: {e}"));
+    let counts = |events: &[Engagement]| {
+        SendTimeCounts::from_engagements(test.len(), events)
+            .map_err(|e| ModelError::Data(e.to_string()))
+    };
+    let (train_v, held_v) = windows.next().unwrap_or_default();
+    let selection = if held_v.is_empty() {
         None
     } else {
-        let counts = SendTimeCounts::from_engagements(test.len(), &train_e)
-            .map_err(|e| ModelError::Data(e.to_string()))?;
-        let (_, report) = select(&counts, &held_e, DEFAULT_GRID_KAPPA, DEFAULT_GRID_BETA)
-            .map_err(|e| ModelError::Fit(format!("send time: {e}")))?;
-        Some(report)
+        Some(
+            select(&counts(&train_v)?, &held_v, &Grid::DEFAULT)
+                .map_err(send_err)?
+                .1,
+        )
+    };
+    drop((train_v, held_v));
+    let (train_t, held_t) = windows.next().unwrap_or_default();
+    let send_time = if held_t.is_empty() {
+        None
+    } else {
+        let hyper = selection.as_ref().map_or([Hyper::DEFAULT; 4], |s| s.hyper);
+        Some(measure(&counts(&train_t)?, &held_t, hyper).map_err(send_err)?)
     };
     let fmt = lattice_features::history::fmt_day;
     let report = Backtest {
         send_time,
+        send_time_selection: selection,
         fit_cutoff: fmt(t),
         test_window: format!("{} .. {}", fmt(t + DAY_US), fmt(end)),
         churn_auc_bgnbd_only: auc(&p_bg, &y),

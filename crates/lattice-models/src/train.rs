@@ -14,7 +14,7 @@ use crate::artifact::{
 };
 use crate::pipeline::{Backtest, TrainConfig, backtest, data_end, engagements, fit_with, snapshot};
 use crate::score::Models;
-use crate::sendtime::{SendTimeCounts, SendTimeModel};
+use crate::sendtime::{Hyper, SendTimeCounts, SendTimeModel};
 use crate::snapshot::{CONTACT_DAYS, SnapshotInputs};
 
 const DAY_US: i64 = lattice_features::aggregates::DAY_US;
@@ -132,13 +132,16 @@ pub async fn train_with_progress(
 
     let zones = TimeZones::new(&profiles, &settings.default_timezone).map_err(err)?;
     step(4);
-    let (eng, _) = engagements(&history, &zones, &snap.index(), 1.0, cutoff, cutoff).await?;
+    let (eng, _) = engagements(&history, &zones, &snap.index(), 1.0, &[(cutoff, cutoff)])
+        .await?
+        .pop()
+        .unwrap_or_default();
     let counts = SendTimeCounts::from_engagements(snap.len(), &eng).map_err(err)?;
-    let (kappa, beta) = report
+    let hyper = report
         .as_ref()
         .and_then(|r| r.send_time.as_ref())
-        .map_or((16.0, 0.5), |s| (s.kappa, s.beta));
-    let send_time = SendTimeModel::fit(&counts, kappa, beta).map_err(err)?;
+        .map_or([Hyper::DEFAULT; 4], |s| s.hyper);
+    let send_time = SendTimeModel::fit(&counts, hyper).map_err(err)?;
     let models = Models { fitted, send_time };
 
     let contacts = history
@@ -173,10 +176,19 @@ pub async fn train_with_progress(
             metrics.insert("affinity_mean_auc".into(), v);
         }
         if let Some(s) = &r.send_time {
-            metrics.insert("send_time_hit_at_3".into(), s.model.hour_of_week_hit_at_3);
+            let (m, b) = (&s.comparison.model, &s.comparison.baseline);
+            metrics.insert("send_time_hit_at_3".into(), m.hour_of_week_hit_at_3);
             metrics.insert(
                 "send_time_population_hit_at_3".into(),
-                s.baseline.hour_of_week_hit_at_3,
+                b.hour_of_week_hit_at_3,
+            );
+            metrics.insert(
+                "send_time_hour_of_day_hit_at_3".into(),
+                m.hour_of_day_hit_at_3,
+            );
+            metrics.insert(
+                "send_time_own_hour_of_day_hit_at_3".into(),
+                s.comparison.own.hour_of_day_hit_at_3,
             );
         }
     }

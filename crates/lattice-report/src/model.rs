@@ -60,7 +60,6 @@ pub(crate) fn model_section(h: &mut String, m: &Manifest, models: &Models) {
     let rows: Vec<(&str, String)> = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     kv_table(h, &rows);
     let churn = &models.fitted.churn;
-    let st = &models.send_time;
     h.push_str("<h3>Fitted parameters</h3>\n");
     kv_table(
         h,
@@ -69,7 +68,7 @@ pub(crate) fn model_section(h: &mut String, m: &Manifest, models: &Models) {
             ("churn calibration", calibration_text(churn)),
             (
                 "send-time smoothing",
-                format!("κ = {}, β = {}", short(st.kappa()), short(st.beta())),
+                crate::send_time::smoothing_text(models),
             ),
         ],
     );

@@ -21,8 +21,8 @@ use lattice_models::pipeline::{
     CategoryMetrics, CategoryModel, ClvMetrics, ClvModels, Fitted, RepeatCount, TrainConfig,
 };
 use lattice_models::sendtime::{
-    BacktestReport, Channel, ChannelComparison, Comparison, Engagement, HitRates, SendTimeCounts,
-    SendTimeModel,
+    BacktestReport, Channel, ChannelReport, Comparison, Engagement, HeldOut, HitRates, Hyper,
+    SendTimeCounts, SendTimeModel,
 };
 
 const ODD: &str = "Toys <&> \"Games\"";
@@ -80,7 +80,7 @@ fn models() -> Models {
                 repeat: RepeatCount::PurchaseDays,
             },
         },
-        send_time: SendTimeModel::fit(&counts, 16.0, 0.5).unwrap(),
+        send_time: SendTimeModel::fit(&counts, [Hyper::DEFAULT; 4]).unwrap(),
     }
 }
 
@@ -128,6 +128,7 @@ fn backtest() -> Backtest {
         n_heldout: 500,
         model: hits,
         baseline: HitRates::default(),
+        own: HitRates::default(),
     };
     Backtest {
         fit_cutoff: "2025-03-01".into(),
@@ -152,18 +153,19 @@ fn backtest() -> Backtest {
             correlation: f64::NAN,
         },
         send_time: Some(BacktestReport {
-            kappa: 16.0,
-            beta: 0.5,
-            n_heldout: 500,
-            model: hits,
-            baseline: HitRates::default(),
+            hyper: [Hyper::DEFAULT; 4],
+            heldout: HeldOut::Engagements,
+            comparison: cmp,
             with_history: cmp,
-            per_channel: vec![ChannelComparison {
+            per_channel: vec![ChannelReport {
                 channel: Channel::Email,
+                hyper: Hyper::DEFAULT,
                 comparison: cmp,
+                with_history: cmp,
+                grid: vec![],
             }],
-            grid: vec![],
         }),
+        send_time_selection: None,
     }
 }
 

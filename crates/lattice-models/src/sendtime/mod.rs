@@ -24,13 +24,17 @@
 //! For a customer, channel `c` and hour of week `h`,
 //!
 //! ```text
-//! score[h] = n[h] + β · n_hod[h mod 24] / 7 + κ · pop_c[h],   profile = score / Σ score
+//! score[h] = ñ[h] + β · ñ_hod[h mod 24] / 7 + κ · pop_c[h],   profile = score / Σ score
 //! ```
 //!
-//! where `n` are the customer's counts from the *source* below, `n_hod[d]` their total at hour of
-//! day `d` over the seven days (a customer who opens at 20:00 on Tuesdays probably also reads at
-//! 20:00 on other days: β pools that), `pop_c` the channel's population profile and κ the prior
-//! strength in pseudo-events. The source is, in order:
+//! where `ñ` are the customer's counts from the *source* below, each count also lending a share
+//! `γ` (smoothing) of itself to the hour before and the hour after (circularly: Sunday 23:00
+//! neighbours Monday 00:00; someone who opens at 20:00 may well open at 19:00 or 21:00),
+//! `ñ_hod[d]` their total at hour of day `d` over the seven days (a customer who opens at 20:00
+//! on Tuesdays probably also reads at 20:00 on other days: β pools that, and a large β makes the
+//! profile an hour-of-day profile repeated over the week), `pop_c` the channel's population
+//! profile and κ the prior strength in pseudo-events. κ, β and γ ([`Hyper`]) are per channel.
+//! The source is, in order:
 //!
 //! 1. the customer's engagements on channel `c`, if there is at least one;
 //! 2. otherwise all the customer's activity (their `Any` counts), if there is any;
@@ -38,10 +42,13 @@
 //!
 //! For `c = Any` steps 1 and 2 coincide. The prior is always the requested channel's population.
 //!
-//! # Choosing κ and β
+//! # Choosing κ, β and γ
 //!
-//! [`select`] fits on earlier counts and scores later, held-out engagements by hit@1 and hit@3
-//! (at hour-of-week and at hour-of-day level) over a grid, against the population-best baseline.
+//! [`select`] fits on earlier counts and scores later, held-out activity by hit@1 and hit@3 (at
+//! hour-of-week and at hour-of-day level) over a [`Grid`], per channel, against two baselines:
+//! the population's best hours and the customer's own raw best hours. Data without channel
+//! engagements (purchases and visits only) still gets its `any` hyper-parameters chosen on
+//! held-out activity; channels with no held-out engagements take `any`'s.
 
 mod backtest;
 mod counts;
@@ -51,14 +58,13 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use backtest::{
-    BacktestReport, ChannelComparison, Comparison, DEFAULT_GRID_BETA, DEFAULT_GRID_KAPPA,
-    GridPoint, HitRates, select,
+    BacktestReport, ChannelReport, Comparison, Grid, GridPoint, HeldOut, HitRates, measure, select,
 };
 pub use counts::{
     CustomerCounts, Engagement, SendTimeCounts, hour_of_week, hour_of_week_from_local_seconds,
 };
 pub use model::{
-    ProfileSource, SendTimeModel, SendTimeRecommendation, SlotChoice, best_hour_of_day,
+    Hyper, ProfileSource, SendTimeModel, SendTimeRecommendation, SlotChoice, best_hour_of_day,
     hour_of_day_profile, top_k_slots, top3_hours_of_day, top3_hours_of_week,
 };
 

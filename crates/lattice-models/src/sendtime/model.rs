@@ -148,13 +148,64 @@ fn top3<const N: usize>(scores: &[f64; N]) -> [(u8, f64); 3] {
     t
 }
 
-/// Population profiles and the smoothing hyper-parameters. Serialises as
-/// `{"kappa", "beta", "population": {"email": [168 probabilities], …}, "population_events": {…}}`.
+/// How one channel's customer profiles are smoothed (the formula in the [module
+/// documentation](super)), chosen per channel by [`select`](super::select).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Hyper {
+    /// Prior strength toward the channel's population, in pseudo-events (> 0).
+    pub kappa: f64,
+    /// Hour-of-day pooling: how much the customer's other days at the same hour count (>= 0);
+    /// a large β makes the profile an hour-of-day profile repeated over the week.
+    pub beta: f64,
+    /// Circular smoothing: each count also lends this share of itself to the hour before and
+    /// the hour after (0 ..= 1; Sunday 23:00 neighbours Monday 00:00).
+    pub smoothing: f64,
+}
+
+impl Hyper {
+    /// What a model uses when no backtest could choose: a moderate prior, a little pooling.
+    pub const DEFAULT: Hyper = Hyper {
+        kappa: 16.0,
+        beta: 0.5,
+        smoothing: 0.0,
+    };
+
+    /// Checked: κ finite and > 0 (keeps every slot positive and the no-data profile defined),
+    /// β finite and >= 0, smoothing in 0 ..= 1.
+    pub fn new(kappa: f64, beta: f64, smoothing: f64) -> Result<Self> {
+        let bad = |name, value, problem: &str| SendTimeError::InvalidParameter {
+            name,
+            value,
+            problem: problem.into(),
+        };
+        if !(kappa.is_finite() && kappa > 0.0) {
+            return Err(bad("kappa", kappa, "must be finite and > 0"));
+        }
+        if !(beta.is_finite() && beta >= 0.0) {
+            return Err(bad("beta", beta, "must be finite and >= 0"));
+        }
+        if !(0.0..=1.0).contains(&smoothing) {
+            return Err(bad("smoothing", smoothing, "must be between 0 and 1"));
+        }
+        Ok(Hyper {
+            kappa,
+            beta,
+            smoothing,
+        })
+    }
+
+    pub(super) fn check(self) -> Result<Self> {
+        Hyper::new(self.kappa, self.beta, self.smoothing)
+    }
+}
+
+/// Population profiles and each channel's smoothing [`Hyper`]. Serialises as
+/// `{"hyper": {"email": {"kappa", "beta", "smoothing"}, …}, "population": {"email": [168
+/// probabilities], …}, "population_events": {…}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawModel", into = "RawModel")]
 pub struct SendTimeModel {
-    kappa: f64,
-    beta: f64,
+    hyper: [Hyper; N_CHANNELS],
     pub(super) population: [[f64; HOURS_PER_WEEK]; N_CHANNELS],
     population_events: [u64; N_CHANNELS],
     /// Derived: `population` summed per hour of day.
@@ -163,7 +214,7 @@ pub struct SendTimeModel {
 
 /// One value per channel, as a JSON object keyed by channel name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct PerChannel<T> {
+pub(super) struct PerChannel<T> {
     email: T,
     sms: T,
     push: T,
@@ -185,10 +236,29 @@ impl<T> PerChannel<T> {
     }
 }
 
+/// `#[serde(with = "per_channel")]` for a `[Hyper; N_CHANNELS]` field: an object keyed by
+/// channel name, checked on the way in.
+pub(super) mod per_channel {
+    use super::{Hyper, N_CHANNELS, PerChannel};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[Hyper; N_CHANNELS], s: S) -> Result<S::Ok, S::Error> {
+        PerChannel::from_array(*v).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[Hyper; N_CHANNELS], D::Error> {
+        let v = PerChannel::<Hyper>::deserialize(d)?.into_array();
+        for h in v {
+            h.check().map_err(serde::de::Error::custom)?;
+        }
+        Ok(v)
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct RawModel {
-    kappa: f64,
-    beta: f64,
+    #[serde(with = "per_channel")]
+    hyper: [Hyper; N_CHANNELS],
     population: PerChannel<Vec<f64>>,
     population_events: PerChannel<u64>,
 }
@@ -196,8 +266,7 @@ struct RawModel {
 impl From<SendTimeModel> for RawModel {
     fn from(m: SendTimeModel) -> Self {
         RawModel {
-            kappa: m.kappa,
-            beta: m.beta,
+            hyper: m.hyper,
             population: PerChannel::from_array(m.population.map(|p| p.to_vec())),
             population_events: PerChannel::from_array(m.population_events),
         }
@@ -208,7 +277,7 @@ impl TryFrom<RawModel> for SendTimeModel {
     type Error = SendTimeError;
 
     fn try_from(raw: RawModel) -> Result<Self> {
-        check_hyper(raw.kappa, raw.beta)?;
+        let hyper = raw.hyper;
         let mut population = [[0.0; HOURS_PER_WEEK]; N_CHANNELS];
         for (ch, (dst, src)) in Channel::ALL
             .iter()
@@ -231,38 +300,20 @@ impl TryFrom<RawModel> for SendTimeModel {
             dst.copy_from_slice(&src);
         }
         Ok(SendTimeModel::from_parts(
-            raw.kappa,
-            raw.beta,
+            hyper,
             population,
             raw.population_events.into_array(),
         ))
     }
 }
 
-pub(super) fn check_hyper(kappa: f64, beta: f64) -> Result<()> {
-    // κ > 0 keeps every slot's probability positive and the no-data profile defined.
-    if !(kappa.is_finite() && kappa > 0.0) {
-        return Err(SendTimeError::InvalidParameter {
-            name: "kappa",
-            value: kappa,
-            problem: "must be finite and > 0".into(),
-        });
-    }
-    if !(beta.is_finite() && beta >= 0.0) {
-        return Err(SendTimeError::InvalidParameter {
-            name: "beta",
-            value: beta,
-            problem: "must be finite and >= 0".into(),
-        });
-    }
-    Ok(())
-}
-
 impl SendTimeModel {
-    /// Population profiles from all customers' counts, with prior strength `kappa` (> 0,
-    /// pseudo-events) and hour-of-day pooling `beta` (>= 0).
-    pub fn fit(counts: &SendTimeCounts, kappa: f64, beta: f64) -> Result<Self> {
-        check_hyper(kappa, beta)?;
+    /// Population profiles from all customers' counts; customers' profiles on channel `c` are
+    /// smoothed with `hyper[c.index()]`.
+    pub fn fit(counts: &SendTimeCounts, hyper: [Hyper; N_CHANNELS]) -> Result<Self> {
+        for h in hyper {
+            h.check()?;
+        }
         let totals = counts.totals();
         let events = totals.map(|t| t.iter().sum::<u64>());
         let mut population = [[0.0; HOURS_PER_WEEK]; N_CHANNELS];
@@ -279,19 +330,17 @@ impl SendTimeModel {
                 population[c][h] = (totals[c][h] as f64 + floor_total * population[any][h]) / total;
             }
         }
-        Ok(SendTimeModel::from_parts(kappa, beta, population, events))
+        Ok(SendTimeModel::from_parts(hyper, population, events))
     }
 
     fn from_parts(
-        kappa: f64,
-        beta: f64,
+        hyper: [Hyper; N_CHANNELS],
         population: [[f64; HOURS_PER_WEEK]; N_CHANNELS],
         population_events: [u64; N_CHANNELS],
     ) -> Self {
         let population_hod = population.map(|p| hour_of_day_profile(&p));
         SendTimeModel {
-            kappa,
-            beta,
+            hyper,
             population,
             population_events,
             population_hod,
@@ -299,21 +348,19 @@ impl SendTimeModel {
     }
 
     /// The same population with other hyper-parameters.
-    pub fn with_hyper(&self, kappa: f64, beta: f64) -> Result<Self> {
-        check_hyper(kappa, beta)?;
+    pub fn with_hyper(&self, hyper: [Hyper; N_CHANNELS]) -> Result<Self> {
+        for h in hyper {
+            h.check()?;
+        }
         Ok(SendTimeModel {
-            kappa,
-            beta,
+            hyper,
             ..self.clone()
         })
     }
 
-    pub fn kappa(&self) -> f64 {
-        self.kappa
-    }
-
-    pub fn beta(&self) -> f64 {
-        self.beta
+    /// How customers' profiles on `channel` are smoothed.
+    pub fn hyper(&self, channel: Channel) -> Hyper {
+        self.hyper[channel.index()]
     }
 
     /// The channel's population profile (sums to 1, every slot > 0).
@@ -349,14 +396,15 @@ impl SendTimeModel {
         (ProfileSource::Population, &[], 0)
     }
 
-    /// Unnormalised scores `n[h] + β·n_hod[h mod 24]/7 + κ·pop[h]`.
+    /// Unnormalised scores `ñ[h] + β·ñ_hod[h mod 24]/7 + κ·pop[h]` (ñ: smoothed counts).
     fn scores_into(&self, list: &[(u8, u16)], channel: Channel, out: &mut [f64; HOURS_PER_WEEK]) {
-        let (n_how, n_hod) = dense_counts(list);
+        let h = self.hyper[channel.index()];
+        let (n_how, n_hod) = dense_counts(list, h.smoothing);
         week_scores(
             &n_how,
             &n_hod,
-            self.kappa,
-            self.beta,
+            h.kappa,
+            h.beta,
             &self.population[channel.index()],
             out,
         );
@@ -445,13 +493,26 @@ impl SendTimeModel {
     }
 }
 
-/// A sparse list as dense per-hour-of-week and per-hour-of-day counts (on the stack).
-pub(super) fn dense_counts(list: &[(u8, u16)]) -> ([f64; HOURS_PER_WEEK], [f64; HOURS_PER_DAY]) {
+/// A sparse list as dense per-hour-of-week and per-hour-of-day counts (on the stack), each
+/// count also lending `smoothing` of itself to the hours either side (circularly: the week's
+/// last hour neighbours its first, so the hour-of-day counts are smoothed the same way).
+pub(super) fn dense_counts(
+    list: &[(u8, u16)],
+    smoothing: f64,
+) -> ([f64; HOURS_PER_WEEK], [f64; HOURS_PER_DAY]) {
     let mut n_how = [0.0; HOURS_PER_WEEK];
     let mut n_hod = [0.0; HOURS_PER_DAY];
+    let mut add = |h: usize, v: f64| {
+        n_how[h] += v;
+        n_hod[h % HOURS_PER_DAY] += v;
+    };
     for &(how, c) in list {
-        n_how[usize::from(how)] += f64::from(c);
-        n_hod[usize::from(how) % HOURS_PER_DAY] += f64::from(c);
+        let (h, c) = (usize::from(how), f64::from(c));
+        add(h, c);
+        if smoothing > 0.0 {
+            add((h + HOURS_PER_WEEK - 1) % HOURS_PER_WEEK, smoothing * c);
+            add((h + 1) % HOURS_PER_WEEK, smoothing * c);
+        }
     }
     (n_how, n_hod)
 }
@@ -519,7 +580,7 @@ mod tests {
     fn population_shrinks_channels_toward_any() {
         let evs = [e(0, Channel::Any, 10), e(0, Channel::Any, 10)];
         let counts = SendTimeCounts::from_engagements(1, &evs).unwrap();
-        let m = SendTimeModel::fit(&counts, 1.0, 0.0).unwrap();
+        let m = SendTimeModel::fit(&counts, [Hyper::new(1.0, 0.0, 0.0).unwrap(); 4]).unwrap();
         // No email data at all: the email population is exactly the Any one.
         for h in 0..HOURS_PER_WEEK {
             assert!(
@@ -541,7 +602,15 @@ mod tests {
             e(2, Channel::Push, 8),
         ];
         let counts = SendTimeCounts::from_engagements(3, &evs).unwrap();
-        let m = SendTimeModel::fit(&counts, 2.0, 1.0).unwrap();
+        // Each channel smoothed differently, so a mix-up of channels would show.
+        let hyper = [
+            (2.0, 1.0, 0.0),
+            (1.0, 0.0, 0.5),
+            (4.0, 2.0, 0.25),
+            (0.5, 3.0, 1.0),
+        ]
+        .map(|(k, b, g)| Hyper::new(k, b, g).unwrap());
+        let m = SendTimeModel::fit(&counts, hyper).unwrap();
         for c in 0..3 {
             let cc = counts.customer(c).unwrap();
             for ch in Channel::ALL {
@@ -552,12 +621,13 @@ mod tests {
                 assert_eq!(scaled, source != ProfileSource::Population);
                 if scaled {
                     let mut scores = [0.0; HOURS_PER_WEEK];
-                    let (n_how, n_hod) = dense_counts(list);
+                    let h = m.hyper(ch);
+                    let (n_how, n_hod) = dense_counts(list, h.smoothing);
                     week_scores(
                         &n_how,
                         &n_hod,
-                        m.kappa,
-                        m.beta,
+                        h.kappa,
+                        h.beta,
                         m.population(ch),
                         &mut scores,
                     );
@@ -568,5 +638,18 @@ mod tests {
                 assert_eq!(top3_slots(&w), top3_slots(&p));
             }
         }
+    }
+
+    #[test]
+    fn smoothing_is_circular_and_keeps_the_mass() {
+        // Sunday 23:00 lends to Monday 00:00 and Sunday 22:00; hours of day wrap the same way.
+        let (n_how, n_hod) = dense_counts(&[(167, 2), (30, 1)], 0.25);
+        assert_eq!((n_how[167], n_how[166], n_how[0]), (2.0, 0.5, 0.5));
+        assert_eq!((n_how[30], n_how[29], n_how[31]), (1.0, 0.25, 0.25));
+        assert_eq!((n_hod[23], n_hod[22], n_hod[0]), (2.0, 0.5, 0.5));
+        let total = 3.0 * 1.5;
+        assert!((n_how.iter().sum::<f64>() - total).abs() < 1e-12);
+        assert!((n_hod.iter().sum::<f64>() - total).abs() < 1e-12);
+        assert!(Hyper::new(1.0, 0.0, 1.5).is_err() && Hyper::new(0.0, 0.0, 0.0).is_err());
     }
 }

@@ -6,8 +6,8 @@ use std::cell::Cell;
 
 use chrono::{Datelike, NaiveDate, Timelike};
 use lattice_models::sendtime::{
-    BacktestReport, Channel, CustomerCounts, DEFAULT_GRID_BETA, DEFAULT_GRID_KAPPA, Engagement,
-    HOURS_PER_WEEK, ProfileSource, SendTimeCounts, SendTimeError, SendTimeModel, best_hour_of_day,
+    BacktestReport, Channel, CustomerCounts, Engagement, Grid, HOURS_PER_WEEK, HeldOut, HitRates,
+    Hyper, ProfileSource, SendTimeCounts, SendTimeError, SendTimeModel, best_hour_of_day,
     hour_of_day_profile, hour_of_week, hour_of_week_from_local_seconds, select, top3_hours_of_day,
 };
 
@@ -164,36 +164,59 @@ fn assert_sums_to_one(p: &[f64; HOURS_PER_WEEK]) {
     assert!(p.iter().all(|&x| x > 0.0 && x.is_finite()));
 }
 
+fn grid(kappa: &'static [f64], beta: &'static [f64], smoothing: &'static [f64]) -> Grid<'static> {
+    Grid {
+        kappa,
+        beta,
+        smoothing,
+    }
+}
+
+fn hyper(kappa: f64, beta: f64) -> [Hyper; 4] {
+    [Hyper::new(kappa, beta, 0.0).unwrap(); 4]
+}
+
 #[test]
-fn backtest_beats_population_baseline_and_recovers_planted_hours() {
+fn backtest_beats_both_baselines_and_recovers_planted_hours() {
     let world = simulate(5_000, 42);
     let train = SendTimeCounts::from_engagements(world.n_customers, &world.train).unwrap();
-    let (model, report) = select(
-        &train,
-        &world.heldout,
-        DEFAULT_GRID_KAPPA,
-        DEFAULT_GRID_BETA,
-    )
-    .unwrap();
+    let (model, report) = select(&train, &world.heldout, &Grid::DEFAULT).unwrap();
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
 
-    assert_eq!(report.n_heldout, world.heldout.len() as u64);
-    assert!(report.kappa.is_finite() && DEFAULT_GRID_KAPPA.contains(&report.kappa));
-    assert!(DEFAULT_GRID_BETA.contains(&report.beta));
-    assert_eq!((model.kappa(), model.beta()), (report.kappa, report.beta));
-    assert_eq!(
-        report.grid.len(),
-        DEFAULT_GRID_KAPPA.len() * DEFAULT_GRID_BETA.len()
-    );
-    // The selected point is the grid's best hit@3.
-    let best = report
-        .grid
+    assert_eq!(report.heldout, HeldOut::Engagements);
+    assert_eq!(report.comparison.n_heldout, world.heldout.len() as u64);
+    let points =
+        Grid::DEFAULT.kappa.len() * Grid::DEFAULT.beta.len() * Grid::DEFAULT.smoothing.len();
+    // Engagements are scored on their channel and again under `any`.
+    let channels: Vec<Channel> = report.per_channel.iter().map(|c| c.channel).collect();
+    assert_eq!(channels, [Channel::Email, Channel::Push, Channel::Any]);
+    for c in &report.per_channel {
+        assert_eq!(c.grid.len(), points);
+        assert_eq!(model.hyper(c.channel), c.hyper);
+        // The chosen point is the grid's best hour-of-day hit@3, and among the points that
+        // tie on it the best hour-of-week hit@3.
+        let key = |m: &HitRates| (m.hour_of_day_hit_at_3, m.hour_of_week_hit_at_3);
+        let best = c
+            .grid
+            .iter()
+            .map(|g| key(&g.model))
+            .fold((f64::MIN, f64::MIN), |a, b| if b > a { b } else { a });
+        assert_eq!(key(&c.comparison.model), best, "{:?}", c.channel);
+    }
+    let n: u64 = report.per_channel[..2]
         .iter()
-        .map(|g| g.model.hour_of_week_hit_at_3)
-        .fold(f64::MIN, f64::max);
-    assert_eq!(report.model.hour_of_week_hit_at_3, best);
+        .map(|c| c.comparison.n_heldout)
+        .sum();
+    assert_eq!(n, report.comparison.n_heldout);
+    assert_eq!(report.per_channel[2].comparison.n_heldout, n);
+    // SMS has no held-out engagements: it takes `any`'s choice.
+    assert_eq!(model.hyper(Channel::Sms), model.hyper(Channel::Any));
 
-    let (m, b) = (report.model, report.baseline);
+    let (m, b, o) = (
+        report.comparison.model,
+        report.comparison.baseline,
+        report.comparison.own,
+    );
     assert!(
         m.hour_of_week_hit_at_3 > 2.0 * b.hour_of_week_hit_at_3
             && m.hour_of_week_hit_at_3 > b.hour_of_week_hit_at_3 + 0.2,
@@ -205,17 +228,17 @@ fn backtest_beats_population_baseline_and_recovers_planted_hours() {
     assert!(m.hour_of_day_hit_at_3 > b.hour_of_day_hit_at_3);
     assert!(m.hour_of_week_hit_at_1 <= m.hour_of_week_hit_at_3);
     assert!(m.hour_of_week_hit_at_3 <= m.hour_of_day_hit_at_3);
-
-    let channels: Vec<Channel> = report.per_channel.iter().map(|c| c.channel).collect();
-    assert_eq!(channels, [Channel::Email, Channel::Push]);
-    let per_channel: u64 = report
-        .per_channel
-        .iter()
-        .map(|c| c.comparison.n_heldout)
-        .sum();
-    assert_eq!(per_channel, report.n_heldout);
+    // The customers' own raw best hours are a strong baseline here (every customer has
+    // history); shrinkage and smoothing must still beat them on what the model serves.
+    assert!(
+        m.hour_of_day_hit_at_3 > o.hour_of_day_hit_at_3 + 0.01,
+        "hour-of-day hit@3 {} vs own {}",
+        m.hour_of_day_hit_at_3,
+        o.hour_of_day_hit_at_3
+    );
+    assert!(m.hour_of_week_hit_at_3 > o.hour_of_week_hit_at_3);
     // Every simulated customer has training history.
-    assert_eq!(report.with_history.n_heldout, report.n_heldout);
+    assert_eq!(report.with_history.n_heldout, report.comparison.n_heldout);
 
     // Planted truth: the best hour of week is the planted peak for most customers with
     // several training engagements, and the peak is in the top 3 for more.
@@ -242,31 +265,63 @@ fn backtest_beats_population_baseline_and_recovers_planted_hours() {
 }
 
 #[test]
+fn purchase_only_data_is_backtested_on_all_activity() {
+    // Grocery-like data: no opens or clicks, only purchases and visits (`Any`).
+    let mut world = simulate(2_000, 11);
+    for e in world.train.iter_mut().chain(world.heldout.iter_mut()) {
+        e.channel = Channel::Any;
+    }
+    let train = SendTimeCounts::from_engagements(world.n_customers, &world.train).unwrap();
+    let (model, report) = select(&train, &world.heldout, &Grid::DEFAULT).unwrap();
+    assert_eq!(report.heldout, HeldOut::AllActivity);
+    assert_eq!(report.per_channel.len(), 1);
+    assert_eq!(report.per_channel[0].channel, Channel::Any);
+    assert_eq!(report.comparison.n_heldout, world.heldout.len() as u64);
+    let any = model.hyper(Channel::Any);
+    assert_eq!(any, report.per_channel[0].hyper);
+    assert!(Channel::ALL.iter().all(|&c| model.hyper(c) == any));
+    let (m, o, b) = (
+        report.comparison.model,
+        report.comparison.own,
+        report.comparison.baseline,
+    );
+    assert!(
+        m.hour_of_day_hit_at_3 > o.hour_of_day_hit_at_3
+            && m.hour_of_day_hit_at_3 > b.hour_of_day_hit_at_3,
+        "{m:?} vs own {o:?}, population {b:?}"
+    );
+}
+
+#[test]
 fn grid_ties_keep_the_first_point_and_bad_grids_are_errors() {
     let world = simulate(300, 7);
     let train = SendTimeCounts::from_engagements(world.n_customers, &world.train).unwrap();
     // The same κ twice: identical scores, the first is kept.
-    let (_, report) = select(&train, &world.heldout, &[3.0, 3.0], &[0.0]).unwrap();
-    assert_eq!(report.kappa, 3.0);
-    assert_eq!(report.grid[0].model, report.grid[1].model);
+    let (_, report) = select(&train, &world.heldout, &grid(&[3.0, 3.0], &[0.0], &[0.0])).unwrap();
+    let email = &report.per_channel[0];
+    assert_eq!(email.hyper.kappa, 3.0);
+    assert_eq!(email.grid[0].model, email.grid[1].model);
 
-    for (grid_kappa, grid_beta) in [
-        (&[][..], &[1.0][..]),
-        (&[1.0][..], &[][..]),
-        (&[0.0][..], &[1.0][..]),
-        (&[f64::NAN][..], &[1.0][..]),
-        (&[1.0][..], &[-1.0][..]),
+    for g in [
+        grid(&[], &[1.0], &[0.0]),
+        grid(&[1.0], &[], &[0.0]),
+        grid(&[1.0], &[1.0], &[]),
+        grid(&[0.0], &[1.0], &[0.0]),
+        grid(&[f64::NAN], &[1.0], &[0.0]),
+        grid(&[1.0], &[-1.0], &[0.0]),
+        grid(&[1.0], &[1.0], &[1.5]),
     ] {
-        assert!(select(&train, &world.heldout, grid_kappa, grid_beta).is_err());
+        assert!(select(&train, &world.heldout, &g).is_err(), "{g:?}");
     }
-    let err = select(&train, &[], &[1.0], &[1.0]).unwrap_err();
+    let one = grid(&[1.0], &[1.0], &[0.0]);
+    let err = select(&train, &[], &one).unwrap_err();
     assert!(err.to_string().contains("no held-out"), "{err}");
     let stranger = Engagement {
         customer: 300,
         channel: Channel::Email,
         how: 3,
     };
-    let err = select(&train, &[stranger], &[1.0], &[1.0]).unwrap_err();
+    let err = select(&train, &[stranger], &one).unwrap_err();
     assert!(
         matches!(err, SendTimeError::InvalidEngagement { index: 0, .. }),
         "{err}"
@@ -277,7 +332,7 @@ fn grid_ties_keep_the_first_point_and_bad_grids_are_errors() {
 fn profiles_sum_to_one_and_fall_back_to_population() {
     let world = simulate(500, 3);
     let counts = SendTimeCounts::from_engagements(world.n_customers + 1, &world.train).unwrap();
-    let model = SendTimeModel::fit(&counts, 4.0, 1.0).unwrap();
+    let model = SendTimeModel::fit(&counts, hyper(4.0, 1.0)).unwrap();
     for ch in Channel::ALL {
         assert_sums_to_one(model.population(ch));
         for c in 0..20 {
@@ -327,7 +382,7 @@ fn only_any_activity_drives_the_email_profile() {
         });
     }
     let counts = SendTimeCounts::from_engagements(51, &evs).unwrap();
-    let model = SendTimeModel::fit(&counts, 2.0, 0.5).unwrap();
+    let model = SendTimeModel::fit(&counts, hyper(2.0, 0.5)).unwrap();
     let browser = counts.customer(50).unwrap();
     assert_eq!(browser.n_events(Channel::Email), 0);
 
@@ -365,7 +420,7 @@ fn only_any_activity_drives_the_email_profile() {
 fn top_k_is_sorted_distinct_and_capped() {
     let world = simulate(200, 11);
     let counts = SendTimeCounts::from_engagements(world.n_customers, &world.train).unwrap();
-    let model = SendTimeModel::fit(&counts, 1.0, 2.0).unwrap();
+    let model = SendTimeModel::fit(&counts, hyper(1.0, 2.0)).unwrap();
     for c in 0..world.n_customers {
         let cc = counts.customer(c).unwrap();
         for k in [0, 1, 3, 10, 168, 500] {
@@ -402,7 +457,7 @@ fn top_k_is_sorted_distinct_and_capped() {
 fn hot_path_does_not_allocate() {
     let world = simulate(100, 5);
     let counts = SendTimeCounts::from_engagements(world.n_customers, &world.train).unwrap();
-    let model = SendTimeModel::fit(&counts, 2.0, 1.0).unwrap();
+    let model = SendTimeModel::fit(&counts, hyper(2.0, 1.0)).unwrap();
     let cc = counts.customer(17).unwrap();
     let mut out = [(0u8, 0.0f64); 5];
     let before = allocations();
@@ -421,14 +476,26 @@ fn hot_path_does_not_allocate() {
 fn serde_round_trips() {
     let world = simulate(300, 9);
     let train = SendTimeCounts::from_engagements(world.n_customers, &world.train).unwrap();
-    let (model, report) = select(&train, &world.heldout, &[1.0, 4.0], &[0.0, 1.0]).unwrap();
+    let (model, report) = select(
+        &train,
+        &world.heldout,
+        &grid(&[1.0, 4.0], &[0.0, 1.0], &[0.0, 0.5]),
+    )
+    .unwrap();
 
     let json = serde_json::to_string(&model).unwrap();
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["population"]["email"].as_array().unwrap().len(), 168);
-    assert_eq!(value["kappa"], model.kappa());
+    assert_eq!(
+        value["hyper"]["email"]["kappa"],
+        model.hyper(Channel::Email).kappa
+    );
+    assert!(value["hyper"]["any"]["smoothing"].is_number());
     let back: SendTimeModel = serde_json::from_str(&json).unwrap();
-    assert_eq!((back.kappa(), back.beta()), (model.kappa(), model.beta()));
+    // serde_json parses floats to within an ulp, not always exactly: profiles compared below.
+    for ch in Channel::ALL {
+        assert_eq!(back.hyper(ch), model.hyper(ch));
+    }
     for c in 0..world.n_customers {
         let cc = train.customer(c).unwrap();
         for ch in Channel::ALL {
@@ -439,12 +506,21 @@ fn serde_round_trips() {
 
     let json = serde_json::to_string(&report).unwrap();
     let back: BacktestReport = serde_json::from_str(&json).unwrap();
-    assert_eq!(back.n_heldout, report.n_heldout);
-    assert_eq!(back.grid.len(), report.grid.len());
-    assert!((back.model.hour_of_week_hit_at_3 - report.model.hour_of_week_hit_at_3).abs() < 1e-15);
+    assert_eq!(back.comparison.n_heldout, report.comparison.n_heldout);
+    assert_eq!(back.per_channel.len(), report.per_channel.len());
+    assert_eq!(
+        back.per_channel[0].grid.len(),
+        report.per_channel[0].grid.len()
+    );
+    let (a, b) = (back.comparison.model, report.comparison.model);
+    assert!((a.hour_of_day_hit_at_3 - b.hour_of_day_hit_at_3).abs() < 1e-15);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["heldout"], "engagements");
+    assert!(value["own"]["hour_of_day_hit_at_3"].is_number());
     assert_eq!(value["per_channel"][0]["channel"], "email");
     assert!(value["per_channel"][0]["model"]["hour_of_week_hit_at_3"].is_number());
+    assert!(value["per_channel"][0]["grid"][0]["smoothing"].is_number());
+    assert_eq!(back.hyper, Channel::ALL.map(|c| model.hyper(c)));
 
     let json = serde_json::to_string(&train).unwrap();
     let back: SendTimeCounts = serde_json::from_str(&json).unwrap();
@@ -466,7 +542,7 @@ fn tampered_artifacts_are_rejected_with_the_field_named() {
         how: 1,
     }];
     let counts = SendTimeCounts::from_engagements(1, &evs).unwrap();
-    let model = SendTimeModel::fit(&counts, 1.0, 1.0).unwrap();
+    let model = SendTimeModel::fit(&counts, hyper(1.0, 1.0)).unwrap();
     let mut value = serde_json::to_value(&model).unwrap();
     value["population"]["push"].as_array_mut().unwrap().pop();
     let err = serde_json::from_value::<SendTimeModel>(value).unwrap_err();
@@ -481,7 +557,7 @@ fn tampered_artifacts_are_rejected_with_the_field_named() {
     assert!(err.to_string().contains("population.email"), "{err}");
 
     let mut value = serde_json::to_value(&model).unwrap();
-    value["kappa"] = serde_json::json!(-1.0);
+    value["hyper"]["sms"]["kappa"] = serde_json::json!(-1.0);
     let err = serde_json::from_value::<SendTimeModel>(value).unwrap_err();
     assert!(err.to_string().contains("kappa"), "{err}");
 
@@ -519,11 +595,17 @@ fn bad_inputs_are_errors() {
         "{err}"
     );
     let counts = SendTimeCounts::from_engagements(1, &[]).unwrap();
-    assert!(SendTimeModel::fit(&counts, 0.0, 1.0).is_err());
-    assert!(SendTimeModel::fit(&counts, f64::INFINITY, 1.0).is_err());
-    assert!(SendTimeModel::fit(&counts, 1.0, f64::NAN).is_err());
+    assert!(Hyper::new(0.0, 1.0, 0.0).is_err());
+    assert!(Hyper::new(f64::INFINITY, 1.0, 0.0).is_err());
+    assert!(Hyper::new(1.0, f64::NAN, 0.0).is_err());
+    assert!(Hyper::new(1.0, 1.0, -0.1).is_err());
+    let bad = Hyper {
+        kappa: -1.0,
+        ..Hyper::DEFAULT
+    };
+    assert!(SendTimeModel::fit(&counts, [bad; 4]).is_err());
     // No data at all: every population is uniform.
-    let model = SendTimeModel::fit(&counts, 1.0, 1.0).unwrap();
+    let model = SendTimeModel::fit(&counts, hyper(1.0, 1.0)).unwrap();
     assert!(
         model
             .population(Channel::Push)
@@ -606,19 +688,13 @@ fn scale_one_million_customers() {
     let train = SendTimeCounts::from_engagements(world.n_customers, &world.train).unwrap();
     println!("counts in {:?}", t.elapsed());
     let t = std::time::Instant::now();
-    let (model, report) = select(
-        &train,
-        &world.heldout,
-        DEFAULT_GRID_KAPPA,
-        DEFAULT_GRID_BETA,
-    )
-    .unwrap();
+    let (model, report) = select(&train, &world.heldout, &Grid::DEFAULT).unwrap();
     println!(
         "select over {} grid points in {:?}: hit@3 {:.3} vs baseline {:.3}",
-        report.grid.len(),
+        report.per_channel[0].grid.len(),
         t.elapsed(),
-        report.model.hour_of_week_hit_at_3,
-        report.baseline.hour_of_week_hit_at_3
+        report.comparison.model.hour_of_week_hit_at_3,
+        report.comparison.baseline.hour_of_week_hit_at_3
     );
     let t = std::time::Instant::now();
     let mut acc = 0u64;

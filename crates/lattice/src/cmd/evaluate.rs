@@ -2,6 +2,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use lattice_models::sendtime::HeldOut;
+
 use anyhow::Context;
 use lattice_catalog::settings::Settings;
 use lattice_data::output::{
@@ -135,20 +137,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         v.correlation
     );
     if let Some(st) = &report.send_time {
+        let (m, pop, own) = (
+            &st.comparison.model,
+            &st.comparison.baseline,
+            &st.comparison.own,
+        );
         println!();
         println!(
-            "send time, {} held-out engagements (kappa {}, beta {}): hour-of-week hit@1 {:.3} hit@3 {:.3} \
-             (population best: {:.3} / {:.3}); hour-of-day hit@3 {:.3} (population {:.3})",
-            st.n_heldout,
-            st.kappa,
-            st.beta,
-            st.model.hour_of_week_hit_at_1,
-            st.model.hour_of_week_hit_at_3,
-            st.baseline.hour_of_week_hit_at_1,
-            st.baseline.hour_of_week_hit_at_3,
-            st.model.hour_of_day_hit_at_3,
-            st.baseline.hour_of_day_hit_at_3
+            "send time, {} held-out {}: hour-of-day hit@3 {:.3} (population best {:.3}, own raw \
+             best {:.3}); hour-of-week hit@1 {:.3} hit@3 {:.3} (population {:.3} / {:.3}, own \
+             {:.3} / {:.3})",
+            st.comparison.n_heldout,
+            match st.heldout {
+                HeldOut::Engagements => "engagements",
+                HeldOut::AllActivity => "activity events",
+            },
+            m.hour_of_day_hit_at_3,
+            pop.hour_of_day_hit_at_3,
+            own.hour_of_day_hit_at_3,
+            m.hour_of_week_hit_at_1,
+            m.hour_of_week_hit_at_3,
+            pop.hour_of_week_hit_at_1,
+            pop.hour_of_week_hit_at_3,
+            own.hour_of_week_hit_at_1,
+            own.hour_of_week_hit_at_3,
         );
+        for c in &st.per_channel {
+            let h = c.hyper;
+            println!(
+                "  {}: smoothing chosen on the validation window: kappa {} beta {} gamma {}",
+                c.channel, h.kappa, h.beta, h.smoothing
+            );
+        }
     }
     if let Some(out) = &args.out {
         let mut file = OutputFile::create(out, REPORT_FILE, args.force)?;
