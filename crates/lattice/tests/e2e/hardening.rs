@@ -454,6 +454,11 @@ fn error_lists_are_capped_and_counted() {
     assert_eq!(status, 422);
     assert_eq!(v["errors"].as_array().unwrap().len(), 100);
     assert_eq!(v["errors_total"], 60_000, "{}", detail(&v));
+    // Past 10,000 events a batch is refused whole, its items counted rather than kept.
+    let many = format!("[{}0]", "0,".repeat(1_000_000));
+    let (status, v) = call(&srv.addr, "POST", "/v1/events", "ev", &many);
+    assert_eq!(status, 413, "{v}");
+    assert!(detail(&v).contains("1000001 events"), "{v}");
 }
 
 #[test]
