@@ -240,6 +240,7 @@ async fn decide_and_record(
     responses(
         (status = 200, body = DecisionDoc),
         (status = 400, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
+        (status = 429, body = Problem, description = "record=true past the decision quota (--max-decisions): nothing recorded; ask without record=true"),
         (status = 401, body = Problem), (status = 403, body = Problem),
     ),
     security(("api_key" = []))
@@ -277,6 +278,7 @@ fn with_arm(arm: Arm, res: Result<Response, Problem>) -> Result<Response, Proble
     responses(
         (status = 200, body = DecisionDoc),
         (status = 400, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
+        (status = 429, body = Problem, description = "record=true past the decision quota (--max-decisions): nothing recorded; ask without record=true"),
         (status = 401, body = Problem), (status = 403, body = Problem),
     ),
     security(("api_key" = []))
