@@ -288,8 +288,16 @@ pub async fn next_best_actions_in_context(
     State(state): State<AppState>,
     Extension(RequestTimeout(timeout)): Extension<RequestTimeout>,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<ActionsRequest>,
+    request: axum::extract::Request,
 ) -> Result<Response, Problem> {
+    // No outer timer on this route (a recorded answer decides its deadline with the commit),
+    // so the body must arrive within the deadline here.
+    let (ApiJson(req), timeout) = crate::deadline::receive::<ApiJson<ActionsRequest>>(
+        request,
+        timeout,
+        "receiving the request",
+    )
+    .await?;
     let options = rank_options(req.limit, req.channel.as_deref(), req.explain)?;
     let c = &req.context;
     let context = Context {
