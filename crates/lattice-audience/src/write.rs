@@ -208,7 +208,7 @@ fn write_parquet<W: Write + Send>(aud: &Audience, src: Source<'_>, sink: W) -> i
             ZstdLevel::try_new(3).map_err(io::Error::other)?,
         ))
         .set_max_row_group_row_count(Some(ROW_GROUP))
-        .set_created_by(format!("lattice {}", env!("CARGO_PKG_VERSION")))
+        .set_created_by(lattice_data::output::created_by())
         .build();
     let mut writer =
         ArrowWriter::try_new(sink, schema.clone(), Some(props)).map_err(io::Error::other)?;

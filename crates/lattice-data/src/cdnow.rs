@@ -13,6 +13,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 
 use crate::error::{DataError, Result};
+use crate::output::{EVENTS_TABLE, check_file};
 use crate::write::{EventRow, EventsWriter};
 
 /// What an import wrote.
@@ -26,11 +27,14 @@ fn bad(path: &Path, line: usize, msg: String) -> DataError {
     DataError::invalid(path, format!("line {line}: {msg}"))
 }
 
-/// Converts a CDNOW text file into `out_dir/events.parquet`.
-pub fn import_cdnow(input: &Path, out_dir: &Path) -> Result<ImportSummary> {
+/// Converts a CDNOW text file into `out_dir/events.parquet`. The directory may hold other
+/// files (a `lattice.toml`, the text file itself); only `events.parquet` is replaced, and only
+/// if Lattice wrote it, unless `force` (see [`crate::output::check_file`]).
+pub fn import_cdnow(input: &Path, out_dir: &Path, force: bool) -> Result<ImportSummary> {
+    let out = out_dir.join("events.parquet");
+    check_file(&out, EVENTS_TABLE, force)?;
     let file = std::fs::File::open(input).map_err(|e| DataError::io(input, e))?;
     std::fs::create_dir_all(out_dir).map_err(|e| DataError::io(out_dir, e))?;
-    let out = out_dir.join("events.parquet");
     let mut writer = EventsWriter::create(&out)?;
     let mut customers = std::collections::HashSet::new();
     let mut rows = 0u64;

@@ -1,12 +1,13 @@
 //! Writing a command's output without destroying what it did not create.
 //!
 //! Every command that writes (`train`, `score`, `evaluate`, `export-events`, `audience`,
-//! `generate`) goes through here:
+//! `generate`, `features`, `import`, `simulate`, `export-decisions`) goes through here:
 //!
 //! - A path that already exists is replaced only when it holds Lattice's own kind of output
 //!   (a directory with the kind's marker file, or an empty one; a regular file with the kind's
-//!   extension and content signature) or when the user said `--force`. Anything else (a data
-//!   directory, a home directory, a source file) is refused with a message saying why.
+//!   extension and content signature, a Parquet file only if Lattice wrote it) or when the
+//!   user said `--force`. Anything else (a data directory, a home directory, a source file,
+//!   another tool's Parquet table) is refused with a message saying why.
 //! - Output is written under a temporary name in the same parent directory, fsynced, and
 //!   renamed into place, so an interrupted run leaves the previous complete result (or
 //!   nothing), never half of one under the final name.
@@ -50,17 +51,36 @@ pub const EXPORT_DIR: DirKind = DirKind {
     name: "an events export",
     marker: "decisions.parquet",
 };
+/// A directory written by `lattice simulate --logs-out` (`logs.parquet`, `policy.parquet`).
+pub const SIM_LOGS_DIR: DirKind = DirKind {
+    name: "a directory of simulated decision logs",
+    marker: "policy.parquet",
+};
 /// A directory written by `lattice evaluate --dump-features`.
 pub const FEATURE_DUMP_DIR: DirKind = DirKind {
     name: "a feature dump",
     marker: "meta.json",
 };
 
-/// Tabular outputs (`score`, `audience`).
+/// Tabular outputs (`score`, `audience`, `features`, `export-decisions`).
 pub const TABLE_FILE: FileKind = FileKind {
     name: "a table",
     extensions: &["csv", "parquet", "json"],
 };
+/// `events.parquet`, written by `lattice import` into a data directory that may hold other
+/// files: only that one file is replaced, and only if Lattice wrote it.
+pub const EVENTS_TABLE: FileKind = FileKind {
+    name: "an events table",
+    extensions: &["parquet"],
+};
+/// How every Parquet file Lattice writes starts its `created_by` footer field: what tells
+/// Lattice's own tables from someone's data (pyarrow, Spark and DuckDB name themselves).
+pub const CREATED_BY_PREFIX: &str = "lattice ";
+
+/// The `created_by` Lattice writes into its Parquet files.
+pub fn created_by() -> String {
+    format!("{CREATED_BY_PREFIX}{}", env!("CARGO_PKG_VERSION"))
+}
 /// `evaluate --out`.
 pub const REPORT_FILE: FileKind = FileKind {
     name: "a JSON report",
@@ -149,7 +169,15 @@ pub fn check_file(dest: &Path, kind: FileKind, force: bool) -> Result<()> {
         ));
     }
     if meta.len() > 0 && !looks_like(dest, &ext)? {
-        return Err(refuse(dest, format!("exists and its content is not {ext}")));
+        let what = if ext == "parquet" {
+            "a Parquet file written by Lattice (it may be someone's data)".to_string()
+        } else {
+            ext
+        };
+        return Err(refuse(
+            dest,
+            format!("exists and its content is not {what}"),
+        ));
     }
     Ok(())
 }
@@ -161,13 +189,27 @@ fn looks_like(path: &Path, ext: &str) -> Result<bool> {
     let n = f.read(&mut head).map_err(|e| DataError::io(path, e))?;
     let head = &head[..n];
     Ok(match ext {
-        "parquet" => head.starts_with(b"PAR1"),
+        "parquet" => head.starts_with(b"PAR1") && written_by_lattice(path),
         "json" => matches!(
             head.iter().find(|b| !b.is_ascii_whitespace()),
             Some(b'{') | Some(b'[')
         ),
         // Text: no NUL bytes.
         _ => !head.contains(&0),
+    })
+}
+
+/// Whether a Parquet file's footer names Lattice as its writer ([`CREATED_BY_PREFIX`]).
+fn written_by_lattice(path: &Path) -> bool {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    SerializedFileReader::new(file).is_ok_and(|r| {
+        r.metadata()
+            .file_metadata()
+            .created_by()
+            .is_some_and(|c| c.starts_with(CREATED_BY_PREFIX))
     })
 }
 

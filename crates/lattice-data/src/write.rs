@@ -37,7 +37,7 @@ impl ParquetFile {
                 ZstdLevel::try_new(3).expect("valid level"),
             ))
             .set_max_row_group_row_count(Some(1 << 20))
-            .set_created_by(format!("lattice {}", env!("CARGO_PKG_VERSION")))
+            .set_created_by(crate::output::created_by())
             .build();
         let writer = ArrowWriter::try_new(file, schema, Some(props))
             .map_err(|e| DataError::parquet(path, e))?;

@@ -107,17 +107,17 @@ const FIELDS: [&str; 12] = [
 /// line. All or nothing: one bad event and the whole batch is refused, every problem listed.
 /// `now_us` is the server's clock.
 pub fn parse_batch(body: &[u8], ndjson: bool, now_us: i64) -> Result<Vec<Event>, BatchError> {
-    let objects = if ndjson {
+    let (objects, total) = if ndjson {
         read_ndjson(body)?
     } else {
         read_array(body)?
     };
-    if objects.is_empty() {
+    if total == 0 {
         return Err(BatchError::Empty);
     }
-    if objects.len() > MAX_BATCH {
+    if total > MAX_BATCH {
         return Err(BatchError::TooMany {
-            got: objects.len(),
+            got: total,
             max: MAX_BATCH,
         });
     }
@@ -140,30 +140,109 @@ pub fn parse_batch(body: &[u8], ndjson: bool, now_us: i64) -> Result<Vec<Event>,
     }
 }
 
-fn read_array(body: &[u8]) -> Result<Vec<Value>, BatchError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Array(items)) => Ok(items),
-        Ok(Value::Object(_)) => Err(BatchError::Body(
+/// The top level of a JSON body: an array's first [`MAX_BATCH`] items and how many it has.
+/// Items past the limit are checked as JSON and counted, never kept: a 32 MiB body of tiny
+/// items (`[0,0,…]`) would otherwise be millions of values in memory before the count refused
+/// it.
+enum Top {
+    Array(Vec<Value>, usize),
+    Object,
+    Scalar,
+}
+
+struct TopVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TopVisitor {
+    type Value = Top;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array of events")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Top, A::Error> {
+        let mut kept = Vec::new();
+        while kept.len() < MAX_BATCH {
+            match seq.next_element::<Value>()? {
+                Some(v) => kept.push(v),
+                None => {
+                    let n = kept.len();
+                    return Ok(Top::Array(kept, n));
+                }
+            }
+        }
+        let mut n = kept.len();
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+            n += 1;
+        }
+        Ok(Top::Array(kept, n))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Top::Object)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Top, E> {
+        Ok(Top::Scalar)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Top, E> {
+        Ok(Top::Scalar)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Top, E> {
+        Ok(Top::Scalar)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Top, E> {
+        Ok(Top::Scalar)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Top, E> {
+        Ok(Top::Scalar)
+    }
+    fn visit_unit<E>(self) -> Result<Top, E> {
+        Ok(Top::Scalar)
+    }
+}
+
+/// A JSON array body: its first [`MAX_BATCH`] items, and how many it has.
+fn read_array(body: &[u8]) -> Result<(Vec<Value>, usize), BatchError> {
+    use serde::Deserializer as _;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let top = de
+        .deserialize_any(TopVisitor)
+        .and_then(|top| de.end().map(|()| top))
+        .map_err(|e| BatchError::Body(format!("body is not valid JSON: {e}")))?;
+    match top {
+        Top::Array(items, n) => Ok((items, n)),
+        Top::Object => Err(BatchError::Body(
             "expected a JSON array of events (or NDJSON with content type application/x-ndjson), \
              found a single object"
                 .into(),
         )),
-        Ok(_) => Err(BatchError::Body("expected a JSON array of events".into())),
-        Err(e) => Err(BatchError::Body(format!("body is not valid JSON: {e}"))),
+        Top::Scalar => Err(BatchError::Body("expected a JSON array of events".into())),
     }
 }
 
-fn read_ndjson(body: &[u8]) -> Result<Vec<Value>, BatchError> {
+/// NDJSON: the first [`MAX_BATCH`] lines' values, and how many lines hold one (later lines
+/// are checked as JSON and counted, as in [`read_array`]).
+fn read_ndjson(body: &[u8]) -> Result<(Vec<Value>, usize), BatchError> {
     let mut out = Vec::new();
+    let mut total = 0;
     for (n, line) in body.split(|&b| b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let v = serde_json::from_slice::<Value>(line)
-            .map_err(|e| BatchError::Body(format!("line {}: not valid JSON: {e}", n + 1)))?;
-        out.push(v);
+        let bad =
+            |e: serde_json::Error| BatchError::Body(format!("line {}: not valid JSON: {e}", n + 1));
+        if total < MAX_BATCH {
+            out.push(serde_json::from_slice::<Value>(line).map_err(bad)?);
+        } else {
+            serde_json::from_slice::<serde::de::IgnoredAny>(line).map_err(bad)?;
+        }
+        total += 1;
     }
-    Ok(out)
+    Ok((out, total))
 }
 
 /// Checks one event object; problems go to `errors`.

@@ -106,6 +106,28 @@ pub async fn run_gated<T: Send + 'static>(
     joined.map_err(|e| Problem::internal(what, &e))?
 }
 
+/// Receives a request's body (as `T`, e.g. `Bytes` or `ApiJson<_>`) within `timeout`, for the
+/// routes that decide their deadline with their commit ([`run_gated`]) and so have no outer
+/// timer: without it a client that sends its body slowly, or never finishes it, would hold its
+/// slot of `--concurrency` forever. Returns the value and what is left of the deadline, or the
+/// 503 of a request given up before anything was done.
+pub async fn receive<T>(
+    req: axum::extract::Request,
+    timeout: Duration,
+    what: &'static str,
+) -> Result<(T, Duration), Problem>
+where
+    T: axum::extract::FromRequest<()>,
+    T::Rejection: Into<Problem>,
+{
+    let started = std::time::Instant::now();
+    match tokio::time::timeout(timeout, T::from_request(req, &())).await {
+        Err(_) => Err(timed_out(what, timeout)),
+        Ok(Err(rejection)) => Err(rejection.into()),
+        Ok(Ok(v)) => Ok((v, timeout.saturating_sub(started.elapsed()))),
+    }
+}
+
 /// The 503 of a request abandoned at its deadline.
 pub fn timed_out(what: &str, timeout: Duration) -> Problem {
     Problem::new(

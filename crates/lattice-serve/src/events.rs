@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -132,9 +131,8 @@ pub async fn post_events(
     State(state): State<AppState>,
     Extension(RequestTimeout(timeout)): Extension<RequestTimeout>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    req: axum::extract::Request,
 ) -> Result<Response, Problem> {
-    let body = body.map_err(|e| Problem::new(e.status(), "invalid-request", e.body_text()))?;
     let ndjson = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -144,10 +142,25 @@ pub async fn post_events(
             "this server was started without an events database",
         ));
     }
+    // The batch must arrive within the deadline too; what is left of it decides the commit.
+    let (body, left) =
+        match crate::deadline::receive::<Bytes>(req, timeout, "receiving the batch").await {
+            Ok(received) => received,
+            Err(p) => {
+                if p.status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
+                    state
+                        .0
+                        .metrics
+                        .events_abandoned
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                return Err(p);
+            }
+        };
     let now = Utc::now().timestamp_micros();
     let st = state.clone();
     // Parsing a 32 MiB batch is real CPU: it runs on the blocking thread with the commit.
-    run_gated(timeout, "storing the batch", move |gate| {
+    run_gated(left, "storing the batch", move |gate| {
         let events = match parse_batch(&body, ndjson, now) {
             Ok(e) => e,
             Err(BatchError::Invalid {

@@ -69,6 +69,18 @@ impl Problem {
     }
 }
 
+/// A body that could not be read: too large (413) or broken off (400).
+impl From<axum::extract::rejection::BytesRejection> for Problem {
+    fn from(e: axum::extract::rejection::BytesRejection) -> Self {
+        let kind = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "body-too-large"
+        } else {
+            "invalid-request"
+        };
+        Problem::new(e.status(), kind, e.body_text())
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);

@@ -14,7 +14,7 @@ fn training_data(rel: &str) -> PathBuf {
 #[test]
 fn imports_master_file() {
     let out = tempfile::tempdir().unwrap();
-    let s = import_cdnow(&training_data("cdnow/CDNOW_master.txt"), out.path()).unwrap();
+    let s = import_cdnow(&training_data("cdnow/CDNOW_master.txt"), out.path(), false).unwrap();
     assert_eq!((s.rows, s.customers), (69_659, 23_570));
     let v = validate_dir(out.path(), &ValidateOptions::default());
     assert!(v.is_ok(), "{:#?}", v.issues);
@@ -27,7 +27,12 @@ fn imports_master_file() {
 #[test]
 fn imports_sample_file() {
     let out = tempfile::tempdir().unwrap();
-    let s = import_cdnow(&training_data("cdnow-sample/CDNOW_sample.txt"), out.path()).unwrap();
+    let s = import_cdnow(
+        &training_data("cdnow-sample/CDNOW_sample.txt"),
+        out.path(),
+        false,
+    )
+    .unwrap();
     assert_eq!((s.rows, s.customers), (6_919, 2_357));
 }
 
@@ -46,15 +51,15 @@ fn bad_lines_are_located() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("cdnow.txt");
     std::fs::write(&f, "00001 19970101  1   11.77\n00002 19971332  1   12.00\n").unwrap();
-    let err = import_cdnow(&f, dir.path()).unwrap_err().to_string();
+    let err = import_cdnow(&f, dir.path(), false).unwrap_err().to_string();
     assert!(
         err.contains("cdnow.txt: line 2: date \"19971332\" is not YYYYMMDD"),
         "{err}"
     );
     std::fs::write(&f, "00001 19970101  1\n").unwrap();
-    let err = import_cdnow(&f, dir.path()).unwrap_err().to_string();
+    let err = import_cdnow(&f, dir.path(), false).unwrap_err().to_string();
     assert!(err.contains("line 1: expected 4 columns"), "{err}");
-    let err = import_cdnow(&dir.path().join("nope.txt"), dir.path())
+    let err = import_cdnow(&dir.path().join("nope.txt"), dir.path(), false)
         .unwrap_err()
         .to_string();
     assert!(err.contains("nope.txt"), "{err}");

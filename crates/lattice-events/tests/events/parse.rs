@@ -88,3 +88,53 @@ fn bodies_that_are_not_batches_are_refused() {
         Err(BatchError::Invalid { events: 1, .. })
     ));
 }
+
+#[test]
+fn a_batch_over_the_limit_is_refused_with_its_count_whatever_its_items() {
+    use lattice_events::event::MAX_BATCH;
+    let ev = r#"{"customer_id":"a","ts":"2026-01-01","event_type":"view"}"#;
+    for (body, ndjson, count) in [
+        (
+            format!("[{}]", vec![ev; MAX_BATCH + 1].join(",")),
+            false,
+            MAX_BATCH + 1,
+        ),
+        (vec![ev; MAX_BATCH + 1].join("\n"), true, MAX_BATCH + 1),
+        // Tiny items past the limit are counted, not kept.
+        (
+            format!("[{}0]", "0,".repeat(3 * MAX_BATCH)),
+            false,
+            3 * MAX_BATCH + 1,
+        ),
+        (
+            format!("{}0", "0\n".repeat(3 * MAX_BATCH)),
+            true,
+            3 * MAX_BATCH + 1,
+        ),
+    ] {
+        match parse_batch(body.as_bytes(), ndjson, NOW) {
+            Err(BatchError::TooMany { got, max }) => assert_eq!((got, max), (count, MAX_BATCH)),
+            other => panic!("{count} items: {other:?}"),
+        }
+    }
+    // Exactly the limit is a batch.
+    let body = format!("[{}]", vec![ev; MAX_BATCH].join(","));
+    assert_eq!(
+        parse_batch(body.as_bytes(), false, NOW).unwrap().len(),
+        MAX_BATCH
+    );
+    // Past the limit the rest must still be JSON, and nothing may follow the array.
+    for body in [
+        format!("[{}, {{oops]", vec![ev; MAX_BATCH].join(",")),
+        format!("[{}] []", vec![ev; MAX_BATCH + 1].join(",")),
+    ] {
+        assert!(
+            matches!(
+                parse_batch(body.as_bytes(), false, NOW),
+                Err(BatchError::Body(_))
+            ),
+            "{}",
+            &body[body.len() - 20..]
+        );
+    }
+}

@@ -41,7 +41,8 @@ fn cdnow_purchases() -> &'static HashMap<String, Vec<Purchase>> {
         let path = if imported.exists() {
             imported
         } else {
-            lattice_data::cdnow::import_cdnow(&dir.join("CDNOW_sample.txt"), &scratch).unwrap();
+            lattice_data::cdnow::import_cdnow(&dir.join("CDNOW_sample.txt"), &scratch, false)
+                .unwrap();
             scratch.join("events.parquet")
         };
         let mut map: HashMap<String, Vec<Purchase>> = HashMap::new();

@@ -56,8 +56,11 @@ pub async fn reload(
     axum::Extension(crate::deadline::RequestTimeout(timeout)): axum::Extension<
         crate::deadline::RequestTimeout,
     >,
-    body: axum::body::Bytes,
+    req: axum::extract::Request,
 ) -> Result<Json<ReloadResponse>, Problem> {
+    let (body, left) =
+        crate::deadline::receive::<axum::body::Bytes>(req, timeout, "receiving the reload request")
+            .await?;
     // The body is optional: empty means "reload what is served".
     let req: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ReloadRequest::default()
@@ -74,7 +77,7 @@ pub async fn reload(
         .reload(
             req.model.map(Into::into),
             req.actions.map(Into::into),
-            Some(timeout),
+            Some(left),
         )
         .await?;
     Ok(Json(ReloadResponse {

@@ -240,6 +240,7 @@ async fn decide_and_record(
     responses(
         (status = 200, body = DecisionDoc),
         (status = 400, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
+        (status = 429, body = Problem, description = "record=true past the decision quota (--max-decisions): nothing recorded; ask without record=true"),
         (status = 401, body = Problem), (status = 403, body = Problem),
     ),
     security(("api_key" = []))
@@ -277,6 +278,7 @@ fn with_arm(arm: Arm, res: Result<Response, Problem>) -> Result<Response, Proble
     responses(
         (status = 200, body = DecisionDoc),
         (status = 400, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem),
+        (status = 429, body = Problem, description = "record=true past the decision quota (--max-decisions): nothing recorded; ask without record=true"),
         (status = 401, body = Problem), (status = 403, body = Problem),
     ),
     security(("api_key" = []))
@@ -286,8 +288,16 @@ pub async fn next_best_actions_in_context(
     State(state): State<AppState>,
     Extension(RequestTimeout(timeout)): Extension<RequestTimeout>,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<ActionsRequest>,
+    request: axum::extract::Request,
 ) -> Result<Response, Problem> {
+    // No outer timer on this route (a recorded answer decides its deadline with the commit),
+    // so the body must arrive within the deadline here.
+    let (ApiJson(req), timeout) = crate::deadline::receive::<ApiJson<ActionsRequest>>(
+        request,
+        timeout,
+        "receiving the request",
+    )
+    .await?;
     let options = rank_options(req.limit, req.channel.as_deref(), req.explain)?;
     let c = &req.context;
     let context = Context {

@@ -78,4 +78,12 @@ fn every_error_is_documented_as_problem_json_with_the_answers_every_route_can_gi
         }
     }
     assert!(checked > 40, "only {checked} error answers documented");
+    // Answers only some routes give: the decision quota of record=true.
+    for method in ["get", "post"] {
+        let op = &doc["paths"]["/v1/customers/{id}/next-best-actions"][method];
+        assert!(
+            op["responses"].get("429").is_some(),
+            "{method} next-best-actions does not document the decision quota's 429"
+        );
+    }
 }

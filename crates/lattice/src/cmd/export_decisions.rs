@@ -11,6 +11,7 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use lattice_data::output::{TABLE_FILE, check_file};
 use lattice_data::write::ParquetFile;
 use lattice_events::EventStore;
 use lattice_learn::{Contacted, Event, EventKind, Segment, Segments, attribute};
@@ -28,9 +29,13 @@ pub struct Args {
     /// An action catalog instead of the model directory's own.
     #[arg(long)]
     actions: Option<PathBuf>,
-    /// The Parquet file to write.
+    /// The Parquet file to write (an earlier export or other Lattice-written table is
+    /// replaced; anything else is refused without --force).
     #[arg(long)]
     out: PathBuf,
+    /// Replace --out even when it does not look like an earlier output.
+    #[arg(long)]
+    force: bool,
 }
 
 /// One decision and what followed.
@@ -47,6 +52,8 @@ struct Row {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Before any work: a refusal should not wait for the whole log to be read.
+    check_file(&args.out, TABLE_FILE, args.force)?;
     let model = LoadedModel::load(&args.model, args.actions.as_deref())
         .with_context(|| format!("loading the model {}", args.model.display()))?;
     let store = EventStore::open_read_only(&args.db)?;

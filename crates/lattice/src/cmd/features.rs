@@ -7,6 +7,7 @@ use anyhow::Context;
 use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use lattice_catalog::settings::Settings;
+use lattice_data::output::{TABLE_FILE, check_file};
 use lattice_data::write::ParquetFile;
 use lattice_features::history::TS_US;
 use lattice_features::sql::aggregates_query;
@@ -20,9 +21,13 @@ pub struct Args {
     /// Point in time (YYYY-MM-DD = end of that day UTC, or RFC 3339); default: the last event.
     #[arg(long, value_parser = super::parse_instant)]
     as_of: Option<chrono::DateTime<chrono::Utc>>,
-    /// Output Parquet file: customer_id, then one f64 column per feature.
+    /// Output Parquet file: customer_id, then one f64 column per feature (an earlier output
+    /// is replaced; anything else is refused without --force).
     #[arg(long, required_unless_present_any = ["print_sql", "query_only"])]
     out: Option<PathBuf>,
+    /// Replace --out even when it does not look like an earlier output.
+    #[arg(long, requires = "out")]
+    force: bool,
     /// Print the aggregation SQL for this as_of and category vocabulary, in the given dialect
     /// (over a table or view named `events` in the contract's schema), and exit. Used by
     /// scripts/bench_features.py to run the very same aggregation on DuckDB.
@@ -52,6 +57,9 @@ impl Dialect {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(out) = &args.out {
+        check_file(out, TABLE_FILE, args.force)?;
+    }
     let settings = Settings::load_or_default(&args.data.join("lattice.toml"))?;
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let started = Instant::now();

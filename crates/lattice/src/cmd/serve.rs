@@ -31,8 +31,8 @@ pub struct Args {
     #[arg(long, default_value_t = 32)]
     pub max_body_mib: usize,
     /// Requests that read a body (batch scores, in-context decisions, audiences, events,
-    /// reload) and take longer are answered 503; a 503 at the deadline means nothing was
-    /// stored or changed. Fractions allowed (0.5).
+    /// reload) and take longer, receiving the body included, are answered 503; a 503 at the
+    /// deadline means nothing was stored or changed. Fractions allowed (0.5).
     #[arg(long, default_value_t = 10.0)]
     pub timeout_secs: f64,
     /// A streamed download (audiences) whose client takes no data for this long is cut off,

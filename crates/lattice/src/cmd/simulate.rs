@@ -4,6 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use lattice_data::output::{
+    OutputDir, OutputFile, REPORT_FILE, SIM_LOGS_DIR, check_dir, check_file,
+};
 use lattice_learn::sim::{self, COVERAGE_MIN_CONTACTS, Config, OpeReport, Policy, Report};
 
 #[derive(clap::Args)]
@@ -24,9 +27,19 @@ pub struct Args {
     /// choices for them (`policy.parquet`) here, in `lattice policy-eval`'s format.
     #[arg(long)]
     logs_out: Option<PathBuf>,
+    /// Replace --json and --logs-out even when they do not look like earlier outputs.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Before the run: a refusal should not wait for the simulation.
+    if let Some(path) = &args.json {
+        check_file(path, REPORT_FILE, args.force)?;
+    }
+    if let Some(dir) = &args.logs_out {
+        check_dir(dir, SIM_LOGS_DIR, args.force)?;
+    }
     let config = Config {
         customers: args.customers,
         days: args.days,
@@ -35,14 +48,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = sim::run(&config)?;
     print!("{}", render(&report));
     if let Some(path) = &args.json {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)
+        let mut file = OutputFile::create(path, REPORT_FILE, args.force)?;
+        std::io::Write::write_all(&mut file, serde_json::to_string_pretty(&report)?.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
+        file.commit()?;
         println!("report written to {}", path.display());
     }
     if let Some(dir) = &args.logs_out {
-        write_logs(&report, dir)?;
+        let output = OutputDir::create(dir, SIM_LOGS_DIR, args.force)?;
+        write_logs(&report, output.path())?;
+        output.commit()?;
         println!(
             "thompson's logs and the frozen greedy policy written to {}/logs.parquet and \
              {}/policy.parquet",
@@ -53,7 +68,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Thompson's logged decisions and frozen greedy's choices, in `policy-eval`'s format.
+/// Thompson's logged decisions and frozen greedy's choices, in `policy-eval`'s format, into
+/// `dir` (the temporary directory of the output).
 fn write_logs(r: &Report, dir: &std::path::Path) -> anyhow::Result<()> {
     use std::sync::Arc;
 
@@ -61,7 +77,6 @@ fn write_logs(r: &Report, dir: &std::path::Path) -> anyhow::Result<()> {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use lattice_data::write::ParquetFile;
 
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let log = r
         .policy(Policy::Thompson)
         .map(|p| p.log.as_slice())

@@ -433,6 +433,62 @@ fn a_reload_answered_503_changes_nothing_and_reloads_never_overlap() {
     );
 }
 
+#[test]
+fn a_body_that_never_finishes_arriving_is_answered_503_at_the_deadline() {
+    // The routes that decide their deadline with their commit have no outer timer: the body
+    // must still arrive within the deadline, or a client holds its slot forever.
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("events.db");
+    let srv = start(
+        &["--events-db", s(&db), "--timeout-secs", "1"],
+        &[("ops", "k", "events+admin+score")],
+    )
+    .unwrap();
+    let id = lattice_runtime::LoadedModel::load(&demo_model(), None)
+        .unwrap()
+        .record(0)
+        .id
+        .clone();
+    for path in [
+        "/v1/events".to_string(),
+        "/v1/admin/reload".to_string(),
+        format!("/v1/customers/{id}/next-best-actions"),
+    ] {
+        let mut stream = TcpStream::connect(&srv.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n\
+             Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n["
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The answer, without the client ever closing its side (or sending the rest).
+        while !String::from_utf8_lossy(&answer).contains("}") {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("{path}: no answer after {:?}: {e}", started.elapsed()),
+            }
+        }
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 503"), "{path}: {answer}");
+        assert!(
+            answer.contains("nothing of this request"),
+            "{path}: {answer}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{path}");
+    }
+    assert_eq!(metric(&srv.addr, "lattice_events_abandoned_total"), 1.0);
+    assert_eq!(
+        metric(&srv.addr, "lattice_events_total{outcome=\"stored\"}"),
+        0.0
+    );
+}
+
 // Class 4: memory bounded by configuration, whatever the input.
 
 #[test]
@@ -454,6 +510,11 @@ fn error_lists_are_capped_and_counted() {
     assert_eq!(status, 422);
     assert_eq!(v["errors"].as_array().unwrap().len(), 100);
     assert_eq!(v["errors_total"], 60_000, "{}", detail(&v));
+    // Past 10,000 events a batch is refused whole, its items counted rather than kept.
+    let many = format!("[{}0]", "0,".repeat(1_000_000));
+    let (status, v) = call(&srv.addr, "POST", "/v1/events", "ev", &many);
+    assert_eq!(status, 413, "{v}");
+    assert!(detail(&v).contains("1000001 events"), "{v}");
 }
 
 #[test]

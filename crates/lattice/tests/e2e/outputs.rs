@@ -214,3 +214,120 @@ fn every_writing_command_refuses_what_is_not_its_output() {
         assert!(!name.starts_with('.'), "{name} left behind");
     }
 }
+
+/// A Parquet table another tool wrote (pyarrow, Spark, DuckDB): someone's data, whatever its
+/// extension and magic say.
+fn foreign_parquet(path: &Path) {
+    use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::file::properties::WriterProperties;
+    let x: ArrayRef = std::sync::Arc::new(Int64Array::from(vec![1, 2, 3]));
+    let batch = RecordBatch::try_from_iter([("x", x)]).unwrap();
+    let props = WriterProperties::builder()
+        .set_created_by("parquet-cpp-arrow version 21.0.0".into())
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    base.iter().chain(extra).copied().collect()
+}
+
+#[test]
+fn the_other_writing_commands_refuse_what_is_not_their_output_too() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = precious_dir(root.path());
+    let notes = dir.join("notes.txt");
+    let theirs = root.path().join("theirs.parquet");
+    foreign_parquet(&theirs);
+    let their_bytes = std::fs::read(&theirs).unwrap();
+    let model = demo_model();
+    let cdnow = sample().join("../cdnow-sample/CDNOW_sample.txt");
+    let db = root.path().join("events.db");
+    lattice_events::EventStore::open(&db, None).unwrap();
+    let refused = |args: &[&str]| {
+        let o = lattice(args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(text(&o).1.contains("--force"), "{args:?}: {:?}", text(&o));
+    };
+    let ok = |args: &[&str]| {
+        let o = lattice(args);
+        assert!(o.status.success(), "{args:?}: {:?}", text(&o));
+    };
+
+    // A source file, and a Parquet table Lattice did not write.
+    for out in [&notes, &theirs] {
+        refused(&["score", "--model", s(&model), "--out", s(out)]);
+        refused(&[
+            "export-decisions",
+            "--db",
+            s(&db),
+            "--model",
+            s(&model),
+            "--out",
+            s(out),
+        ]);
+        refused(&["features", "--data", s(&sample()), "--out", s(out)]);
+    }
+    refused(&[
+        "evaluate",
+        "--data",
+        s(&sample()),
+        "--dump-features",
+        s(&dir),
+    ]);
+    let sim = ["simulate", "--customers", "200", "--days", "14"];
+    refused(&with(&sim, &["--json", s(&notes)]));
+    refused(&with(&sim, &["--logs-out", s(&dir)]));
+    // import writes events.parquet into a data directory: only over one Lattice wrote.
+    let data = root.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(&theirs, data.join("events.parquet")).unwrap();
+    refused(&["import", "cdnow", s(&cdnow), "--out", s(&data)]);
+    assert_untouched(&dir);
+    assert_eq!(std::fs::read(&theirs).unwrap(), their_bytes);
+    assert_eq!(
+        std::fs::read(data.join("events.parquet")).unwrap(),
+        their_bytes
+    );
+
+    // --force replaces the rest; their own outputs are then replaced without it.
+    let decisions = root.path().join("decisions.parquet");
+    let (report, logs) = (root.path().join("sim.json"), root.path().join("logs"));
+    ok(&["import", "cdnow", s(&cdnow), "--out", s(&data), "--force"]);
+    ok(&[
+        "export-decisions",
+        "--db",
+        s(&db),
+        "--model",
+        s(&model),
+        "--out",
+        s(&theirs),
+        "--force",
+    ]);
+    for _ in 0..2 {
+        ok(&["import", "cdnow", s(&cdnow), "--out", s(&data)]);
+        ok(&[
+            "export-decisions",
+            "--db",
+            s(&db),
+            "--model",
+            s(&model),
+            "--out",
+            s(&decisions),
+        ]);
+        ok(&with(&sim, &["--json", s(&report), "--logs-out", s(&logs)]));
+    }
+    assert!(logs.join("logs.parquet").is_file() && logs.join("policy.parquet").is_file());
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["customers"], 200);
+    assert_untouched(&dir);
+    // No temporary files left behind.
+    for e in std::fs::read_dir(root.path()).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().to_string();
+        assert!(!name.starts_with('.'), "{name} left behind");
+    }
+}
