@@ -431,6 +431,9 @@ def run(dump: Path, report: Path | None, name: str, boot: int = BOOTSTRAP) -> di
                 "own_hour_of_day_hit_at_3": st["own"]["hour_of_day_hit_at_3"],
                 "passed": lat > best,
             }
+            if st["baseline"]["hour_of_day_hit_at_3"] >= 1.0:
+                # Every held-out event at one hour of day: dates without times (CDNOW).
+                out["send_time_bar"]["passed"] = None
         mine = churn["Lattice churn model"]["auc"]
         theirs = rep["churn"]["auc"]
         out["cross_check"] = {
@@ -561,7 +564,9 @@ def markdown(r: dict) -> str:
             "",
             f"Bar: hour-of-day hit@3 {sb['lattice_hour_of_day_hit_at_3']:.3f} > population "
             f"{sb['population_hour_of_day_hit_at_3']:.3f} and own raw best "
-            f"{sb['own_hour_of_day_hit_at_3']:.3f} → **{'met' if sb['passed'] else 'MISSED'}**",
+            f"{sb['own_hour_of_day_hit_at_3']:.3f} → **"
+            + ("n/a: every event at one hour of day (dates, not times)" if sb["passed"] is None
+               else "met" if sb["passed"] else "MISSED") + "**",
         ]
     elif "cross_check" in r:
         lines += ["", "**Send time**: no activity in the test window."]
@@ -589,7 +594,7 @@ def main() -> int:
     if args.markdown:
         args.markdown.write_text(md)
     bars = [r.get(k) for k in ("churn_bar", "affinity_bar", "send_time_bar")]
-    if args.strict and any(b is not None and not b["passed"] for b in bars):
+    if args.strict and any(b is not None and b["passed"] is False for b in bars):
         return 1
     return 0
 
