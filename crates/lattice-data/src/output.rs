@@ -56,6 +56,11 @@ pub const FEATURE_DUMP_DIR: DirKind = DirKind {
     marker: "meta.json",
 };
 
+/// A directory written by `lattice score --cluster`: Parquet part files, then `_SUCCESS` last.
+pub const SCORES_DIR: DirKind = DirKind {
+    name: "a scores directory",
+    marker: "_SUCCESS",
+};
 /// Tabular outputs (`score`, `audience`).
 pub const TABLE_FILE: FileKind = FileKind {
     name: "a table",

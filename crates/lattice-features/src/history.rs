@@ -14,13 +14,17 @@ use lattice_data::write::{EventRow, EventsWriter};
 
 use crate::aggregates::{Aggregates, DAY_US, Profile};
 use crate::error::{FeatureError, Result};
-use crate::sql::{aggregates_query, categories_query, labels_query};
+use crate::sql::{GapWindow, aggregates_query_with, categories_query, labels_query};
 
 /// DataFusion's spelling of `ts` as integer microseconds.
 pub const TS_US: &str = "arrow_cast(ts, 'Int64')";
 
 pub struct History {
     ctx: SessionContext,
+    /// Where the aggregation and label queries run when not in this process: a session whose
+    /// plans go to a cluster (Ballista), with the same `events` view registered. The other
+    /// queries (categories, counts, contacts, engagement) stay on `ctx`.
+    cluster: Option<SessionContext>,
     /// Instant of the first and last event in the whole history.
     pub first_event_us: i64,
     pub last_event_us: i64,
@@ -95,8 +99,19 @@ impl History {
         Self::open_events(&events_location(data_dir)).await
     }
 
+    /// As [`History::open`], with the aggregation and label queries sent to `cluster` (a
+    /// session that runs plans on a cluster; every node must see the data directory's path).
+    pub async fn open_on(data_dir: &Path, cluster: Option<SessionContext>) -> Result<Self> {
+        Self::open_events_on(&events_location(data_dir), cluster).await
+    }
+
     /// As [`History::open`], for an events file or directory.
     pub async fn open_events(location: &Path) -> Result<Self> {
+        Self::open_events_on(location, None).await
+    }
+
+    /// As [`History::open_on`], for an events file or directory.
+    pub async fn open_events_on(location: &Path, cluster: Option<SessionContext>) -> Result<Self> {
         let files = event_files(location)?;
         let mut columns = None;
         let mut canonical = true;
@@ -173,13 +188,22 @@ impl History {
                 }
             })
             .collect();
-        ctx.sql(&format!(
+        let view = format!(
             "CREATE VIEW events AS SELECT {} FROM events_raw",
             select.join(", ")
-        ))
-        .await?;
+        );
+        ctx.sql(&view).await?;
+        if let Some(c) = &cluster {
+            // The cluster's session plans the same view over the same path; its executors read
+            // the files themselves.
+            c.register_udf(crate::sample::unit_udf());
+            c.register_parquet("events_raw", path_str, ParquetReadOptions::default())
+                .await?;
+            c.sql(&view).await?;
+        }
         Ok(History {
             ctx,
+            cluster,
             first_event_us: first,
             last_event_us: last,
             events: n,
@@ -192,6 +216,21 @@ impl History {
 
     async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         Ok(self.ctx.sql(sql).await?.collect().await?)
+    }
+
+    /// Whether the aggregation and label queries run on a cluster.
+    pub fn on_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// The gap window the aggregation query takes here: partitioned by customer on a cluster,
+    /// so that no stage runs as a single task.
+    pub fn gap_window(&self) -> GapWindow {
+        if self.on_cluster() {
+            GapWindow::PerCustomer
+        } else {
+            GapWindow::Ordered
+        }
     }
 
     /// A query over the canonical `events` view, for streaming.
@@ -263,7 +302,7 @@ impl History {
         Ok(*self.customers.get_or_init(|| n))
     }
 
-    /// The raw result of the aggregation query ([`aggregates_query`]), one row per customer in
+    /// The raw result of the aggregation query ([`crate::sql::aggregates_query`]), one row per customer in
     /// no particular order, as DataFusion returns it: what `lattice features --query-only` times
     /// against another engine running the same SQL text. `fraction` < 1 keeps that sample of
     /// customers ([`crate::sample`]).
@@ -273,18 +312,44 @@ impl History {
         categories: &[String],
         fraction: f64,
     ) -> Result<Vec<RecordBatch>> {
-        let sql = aggregates_query(as_of_us, categories, TS_US, fraction);
+        self.aggregate_batches_with(as_of_us, categories, fraction, self.gap_window())
+            .await
+    }
+
+    /// [`History::aggregate_batches`] with the gap window of choice (the two give the same
+    /// aggregates; tests compare them).
+    pub async fn aggregate_batches_with(
+        &self,
+        as_of_us: i64,
+        categories: &[String],
+        fraction: f64,
+        gap: GapWindow,
+    ) -> Result<Vec<RecordBatch>> {
+        let sql = aggregates_query_with(as_of_us, categories, TS_US, fraction, gap);
         let ctx = self.aggregation_context();
         Ok(ctx.sql(&sql).await?.collect().await?)
     }
 
-    /// The session for [`aggregates_query`]: the same tables, with round-robin repartitioning
+    /// Every customer's aggregates at `as_of` as a stream of batches (read them with
+    /// [`aggregates_of_batch`]), for callers that must not hold every customer at once
+    /// (`lattice score --cluster`).
+    pub async fn aggregate_stream(
+        &self,
+        as_of_us: i64,
+        categories: &[String],
+    ) -> Result<datafusion::execution::SendableRecordBatchStream> {
+        let sql = aggregates_query_with(as_of_us, categories, TS_US, 1.0, self.gap_window());
+        let ctx = self.aggregation_context();
+        Ok(ctx.sql(&sql).await?.execute_stream().await?)
+    }
+
+    /// The session for [`crate::sql::aggregates_query`]: the same tables, with round-robin repartitioning
     /// off. The order-level aggregate reads the one stream that comes out of the window over
     /// orders sorted by (customer, time); split round-robin, a customer's orders could land in
     /// two partial sums, and the spend and squared-gap sums would then be added in another
     /// order than the time order, which changes their last bits from run to run.
     fn aggregation_context(&self) -> SessionContext {
-        let mut state = self.ctx.state();
+        let mut state = self.cluster.as_ref().unwrap_or(&self.ctx).state();
         state
             .config_mut()
             .options_mut()
@@ -346,8 +411,9 @@ impl History {
             TS_US,
             fraction,
         );
+        let engine = self.cluster.as_ref().unwrap_or(&self.ctx);
         let mut out = HashMap::new();
-        for b in self.query(&sql).await? {
+        for b in engine.sql(&sql).await?.collect().await? {
             let ids = utf8(b.column(0))?;
             let n = f64_col(&b, "purchases_in_horizon")?;
             let cats: Vec<_> = (0..categories.len())
@@ -482,6 +548,17 @@ fn i64_col<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a datafusion::arrow::
     c.as_primitive_opt::<Int64Type>().ok_or_else(|| {
         FeatureError::Invalid(format!("column {name} is {}, not i64", c.data_type()))
     })
+}
+
+/// The aggregates of one batch of the aggregation query's result ([`History::aggregate_stream`]),
+/// for `categories` categories, in the batch's order.
+pub fn aggregates_of_batch(
+    b: &RecordBatch,
+    categories: usize,
+) -> Result<Vec<(String, Aggregates)>> {
+    let mut out = Vec::with_capacity(b.num_rows());
+    read_aggregates(b, categories, &mut out)?;
+    Ok(out)
 }
 
 fn read_aggregates(b: &RecordBatch, k: usize, out: &mut Vec<(String, Aggregates)>) -> Result<()> {

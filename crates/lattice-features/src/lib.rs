@@ -15,6 +15,8 @@ pub mod sample;
 pub mod sql;
 
 pub use aggregates::{Aggregates, Profile};
+/// The session type a caller hands [`History::open_on`] to run queries on a cluster.
+pub use datafusion::prelude::SessionContext;
 pub use error::{FeatureError, Result};
 pub use features::FeatureContext;
 pub use frame::{FeatureFrame, feature_frame};

@@ -21,6 +21,29 @@ pub fn aggregates_query(
     ts_us: &str,
     fraction: f64,
 ) -> String {
+    aggregates_query_with(as_of_us, categories, ts_us, fraction, GapWindow::Ordered)
+}
+
+/// How the aggregation query finds the gap between a customer's consecutive orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GapWindow {
+    /// One window over every order sorted by (customer, time): the fastest on one machine,
+    /// but the window runs as a single task.
+    #[default]
+    Ordered,
+    /// A window partitioned by customer: a cluster spreads the customers over tasks. The same
+    /// values (tests/features compares them).
+    PerCustomer,
+}
+
+/// [`aggregates_query`] with the gap window of choice.
+pub fn aggregates_query_with(
+    as_of_us: i64,
+    categories: &[String],
+    ts_us: &str,
+    fraction: f64,
+    gap: GapWindow,
+) -> String {
     let since = |days: i64| as_of_us - days * DAY_US;
     let (d30, d90, d180, d365) = (
         since(RECENT_DAYS),
@@ -101,8 +124,23 @@ oc AS (
     // DataFusion keeps per-partition state in its streaming window operator, which costs more
     // than the rest of the order pipeline with a million small partitions. Same values: the
     // first order of a customer has no gap, and ties in time give a gap of 0 either way. The
-    // price: this window runs in one partition (fine for millions of orders on one machine; to
-    // revisit before the plan runs on a cluster).
+    // price: this window runs in one partition (fine for millions of orders on one machine); a
+    // cluster takes the window partitioned by customer instead ([`GapWindow::PerCustomer`]).
+    let gap_select = match gap {
+        GapWindow::Ordered => format!(
+            "SELECT customer_id, t, amount,
+    CASE WHEN LAG(customer_id) OVER w = customer_id
+      THEN CAST(t - LAG(t) OVER w AS DOUBLE) / {DAY_US}.0 END AS gap
+  FROM o
+  WINDOW w AS (ORDER BY customer_id, t)"
+        ),
+        GapWindow::PerCustomer => format!(
+            "SELECT customer_id, t, amount,
+    CAST(t - LAG(t) OVER w AS DOUBLE) / {DAY_US}.0 AS gap
+  FROM o
+  WINDOW w AS (PARTITION BY customer_id ORDER BY t)"
+        ),
+    };
     format!(
         "WITH e AS (
   SELECT customer_id, {ts_us} AS t, event_type, channel, category, amount, order_id, sentiment
@@ -114,11 +152,7 @@ o AS (
   GROUP BY customer_id, COALESCE(order_id, CAST(t AS VARCHAR))
 ),
 g AS (
-  SELECT customer_id, t, amount,
-    CASE WHEN LAG(customer_id) OVER w = customer_id
-      THEN CAST(t - LAG(t) OVER w AS DOUBLE) / {DAY_US}.0 END AS gap
-  FROM o
-  WINDOW w AS (ORDER BY customer_id, t)
+  {gap_select}
 ),
 og AS (
   SELECT customer_id,

@@ -31,6 +31,9 @@ pub struct TrainOptions {
     pub report: Option<RenderReport>,
     /// Replace `out` even when it is not a model directory (`--force`).
     pub force: bool,
+    /// Run the aggregation and label queries on this cluster session (`--cluster`); the fits
+    /// stay in this process, on the aggregated rows.
+    pub cluster: Option<lattice_features::SessionContext>,
 }
 
 /// Renders a model and its backtest as one HTML page (`lattice_report::render`).
@@ -96,7 +99,9 @@ pub async fn train_with_progress(
     lattice_data::output::check_dir(out, lattice_data::output::MODEL_DIR, opts.force)
         .map_err(err)?;
     let settings = Settings::load_or_default(&data_dir.join("lattice.toml")).map_err(err)?;
-    let history = History::open(data_dir).await.map_err(err)?;
+    let history = History::open_on(data_dir, opts.cluster.clone())
+        .await
+        .map_err(err)?;
     let profiles = load_profiles(data_dir).map_err(err)?;
     let cfg = &opts.config;
     let end = data_end(&history);

@@ -62,6 +62,11 @@ enum Command {
     /// Convert external datasets into the data contract.
     #[command(subcommand)]
     Import(cmd::import::Import),
+    /// Run a scheduler or an executor of an Apache DataFusion Ballista cluster that knows
+    /// Lattice's SQL functions, for `--cluster df://HOST:PORT` (docs/scale-out.md).
+    #[cfg(feature = "cluster")]
+    #[command(subcommand)]
+    Cluster(cmd::cluster::Cluster),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +88,8 @@ fn main() -> ExitCode {
         Command::Performance(a) => cmd::performance::run(a),
         Command::PolicyEval(a) => cmd::policy_eval::run(a),
         Command::ExportDecisions(a) => cmd::export_decisions::run(a),
+        #[cfg(feature = "cluster")]
+        Command::Cluster(c) => cmd::cluster::run(c),
     };
     match result {
         Ok(code) => code,

@@ -19,6 +19,7 @@ fn trained(out: &std::path::Path) {
         // The page itself is lattice-report's (tested there); here it is one more file.
         report: Some(|m, _, _| format!("<html>report of {}</html>", m.name)),
         force: false,
+        cluster: None,
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(train(&sample(), out, &opts)).unwrap();

@@ -24,6 +24,7 @@ fn serving_snapshot_round_trip() {
         backtest: false,
         report: None,
         force: false,
+        cluster: None,
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(train(&data, &out, &opts)).unwrap();

@@ -102,6 +102,7 @@ async fn features_after_posting_the_events_of_t1_to_t2_equal_training_at_t2() {
         config: lattice_models::pipeline::TrainConfig::default(),
         report: None,
         force: false,
+        cluster: None,
     };
     train(&sample(), &model_dir, &opts).await.unwrap();
 

@@ -37,6 +37,11 @@ pub struct Args {
     /// Replace --out and --dump-features even when they are not earlier outputs.
     #[arg(long)]
     force: bool,
+    /// Run the aggregation and label queries on a cluster: `df://HOST:PORT` (a `lattice
+    /// cluster scheduler`) or `standalone` (a scheduler and executor in this process). Every
+    /// node must see --data at the same path (docs/scale-out.md).
+    #[arg(long, value_name = "df://HOST:PORT|standalone")]
+    cluster: Option<String>,
 }
 
 fn f(v: Option<f64>) -> String {
@@ -60,7 +65,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let (report, dump) = rt.block_on(async {
-        let history = History::open(&args.data).await?;
+        let cluster = super::cluster::session(args.cluster.as_deref()).await?;
+        let history = History::open_on(&args.data, cluster).await?;
         let profiles = load_profiles(&args.data)?;
         let (fitted, report) = backtest(&history, &profiles, &settings, &cfg, None).await?;
         let dump = match &args.dump_features {

@@ -32,6 +32,11 @@ pub struct Args {
     /// timing; no feature matrix, nothing written. For benchmarks.
     #[arg(long, conflicts_with = "out")]
     query_only: bool,
+    /// Run the aggregation and label queries on a cluster: `df://HOST:PORT` (a `lattice
+    /// cluster scheduler`) or `standalone` (a scheduler and executor in this process). Every
+    /// node must see --data at the same path (docs/scale-out.md).
+    #[arg(long, value_name = "df://HOST:PORT|standalone")]
+    cluster: Option<String>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -55,7 +60,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let settings = Settings::load_or_default(&args.data.join("lattice.toml"))?;
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let started = Instant::now();
-    let history = rt.block_on(History::open(&args.data))?;
+    let cluster = rt.block_on(super::cluster::session(args.cluster.as_deref()))?;
+    let history = rt.block_on(History::open_on(&args.data, cluster))?;
     let open_secs = started.elapsed().as_secs_f64();
     let as_of = args
         .as_of

@@ -1,4 +1,5 @@
 pub mod audience;
+pub mod cluster;
 pub mod evaluate;
 pub mod export_decisions;
 pub mod export_events;
@@ -10,6 +11,8 @@ pub mod policy_eval;
 pub mod progress;
 pub mod quickstart;
 pub mod score;
+#[cfg(feature = "cluster")]
+pub mod score_cluster;
 pub mod serve;
 pub mod simulate;
 pub mod train;

@@ -53,6 +53,7 @@ fn ensure_model(args: &Args) -> anyhow::Result<()> {
         backtest: true,
         report: Some(lattice_report::render),
         force: false,
+        cluster: None,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(train(&args.data, &args.model, &opts))?;

@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long)]
     model: PathBuf,
     /// Output file (an earlier CSV/Parquet/JSON output is replaced; anything else is refused
-    /// without --force).
+    /// without --force). With --cluster, a directory of Parquet part files and `_SUCCESS`.
     #[arg(long)]
     out: PathBuf,
     /// Replace --out even when it does not look like an earlier output.
@@ -31,9 +31,27 @@ pub struct Args {
     force: bool,
     #[arg(long, value_enum, default_value_t = Format::Parquet)]
     format: Format,
+    /// With --cluster: the data directory to score every customer from, at the model's as_of.
+    #[arg(long, requires = "cluster")]
+    data: Option<PathBuf>,
+    /// Compute every customer's aggregates on a cluster (`df://HOST:PORT` or `standalone`)
+    /// from --data, score them here batch by batch, and write --out as a directory of Parquet
+    /// part files with `_SUCCESS` (docs/scale-out.md). Every node must see --data at the same
+    /// path.
+    #[arg(long, requires = "data", value_name = "df://HOST:PORT|standalone")]
+    cluster: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(spec) = &args.cluster {
+        if matches!(args.format, Format::Csv) {
+            anyhow::bail!(
+                "--cluster writes Parquet part files: --format csv is not supported with it"
+            );
+        }
+        let data = args.data.as_deref().context("--cluster needs --data")?;
+        return on_cluster(&args.model, data, &args.out, args.force, spec);
+    }
     check_file(&args.out, TABLE_FILE, args.force)?;
     let manifest = verify(&args.model)?;
     let path = args.model.join(SNAPSHOT);
@@ -142,4 +160,26 @@ fn quote(s: &str) -> String {
     } else {
         s.to_string()
     }
+}
+
+#[cfg(feature = "cluster")]
+fn on_cluster(
+    model: &std::path::Path,
+    data: &std::path::Path,
+    out: &std::path::Path,
+    force: bool,
+    spec: &str,
+) -> anyhow::Result<ExitCode> {
+    super::score_cluster::run(model, data, out, force, spec)
+}
+
+#[cfg(not(feature = "cluster"))]
+fn on_cluster(
+    _model: &std::path::Path,
+    _data: &std::path::Path,
+    _out: &std::path::Path,
+    _force: bool,
+    spec: &str,
+) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("--cluster {spec}: this lattice was built without the `cluster` feature")
 }

@@ -35,6 +35,11 @@ pub struct Args {
     /// Skip the backtest (no metrics.json; send-time smoothing takes its defaults).
     #[arg(long)]
     no_backtest: bool,
+    /// Run the aggregation and label queries on a cluster: `df://HOST:PORT` (a `lattice
+    /// cluster scheduler`) or `standalone` (a scheduler and executor in this process). Every
+    /// node must see --data at the same path (docs/scale-out.md).
+    #[arg(long, value_name = "df://HOST:PORT|standalone")]
+    cluster: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -43,6 +48,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .context("--out needs a directory name")?;
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let cluster = rt.block_on(super::cluster::session(args.cluster.as_deref()))?;
     let opts = TrainOptions {
         name,
         config: TrainConfig {
@@ -55,9 +62,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         backtest: !args.no_backtest,
         report: Some(lattice_report::render),
         force: args.force,
+        cluster,
     };
     let started = Instant::now();
-    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let steps = super::progress::Steps::new(&TRAIN_STEPS);
     let t = rt.block_on(train_with_progress(&args.data, &args.out, &opts, &|i| {
         steps.start(i)

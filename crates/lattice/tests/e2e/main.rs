@@ -7,6 +7,8 @@ mod architecture;
 mod audience;
 mod browser;
 mod cli;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod common;
 mod events;
 mod hardening;
