@@ -1105,6 +1105,16 @@ fn next_profile_time(c: &Customer, r: &mut ChaCha8Rng, after: i64) -> i64 {
 mod tests {
     use super::*;
 
+    fn small_world() -> World {
+        World::new(
+            7,
+            10,
+            NaiveDate::from_ymd_opt(2023, 1, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2025, 6, 30).unwrap(),
+            Settings::default(),
+        )
+    }
+
     #[test]
     fn profile_is_a_distribution() {
         let mut r = ChaCha8Rng::seed_from_u64(1);
@@ -1118,13 +1128,7 @@ mod tests {
 
     #[test]
     fn next_profile_time_is_after_and_within_a_week() {
-        let w = World::new(
-            7,
-            10,
-            NaiveDate::from_ymd_opt(2023, 1, 1).unwrap(),
-            NaiveDate::from_ymd_opt(2025, 6, 30).unwrap(),
-            Settings::default(),
-        );
+        let w = small_world();
         let c = w.attributes(3);
         let mut r = ChaCha8Rng::seed_from_u64(2);
         for i in 0..1000 {
@@ -1138,13 +1142,7 @@ mod tests {
 
     #[test]
     fn a_replenished_category_is_likelier_when_due() {
-        let w = World::new(
-            7,
-            10,
-            NaiveDate::from_ymd_opt(2023, 1, 1).unwrap(),
-            NaiveDate::from_ymd_opt(2025, 6, 30).unwrap(),
-            Settings::default(),
-        );
+        let w = small_world();
         let mut c = w.attributes(3);
         c.theta = [0.125; 8];
         let beauty = CATEGORIES.iter().position(|&n| n == "beauty").unwrap();
